@@ -1,0 +1,128 @@
+# -*- coding: utf-8 -*-
+# Copyright: hpcops developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The one AWS client factory of the collection (private: not a public API).
+
+Every boto3 client the collection makes (modules, the inventory plugin, the services and the
+benchmarks) comes from here, so region, profile, endpoint URL, credentials and botocore's retry
+mode are decided in one place. The endpoint URL is the standard botocore setting: when none is
+given, botocore itself honours ``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_<SERVICE>``.
+"""
+
+from __future__ import annotations
+
+RETRY_MODES = ("adaptive", "standard", "legacy")
+DEFAULT_RETRY_MODE = "adaptive"
+DEFAULT_MAX_ATTEMPTS = 10
+
+try:
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+
+    HAS_BOTO3 = True
+    BOTO3_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - exercised only where boto3 is missing
+    HAS_BOTO3 = False
+    BOTO3_IMPORT_ERROR = exc
+
+
+class AWSConfigError(ValueError):
+    """An option given to the client factory is wrong; the message names the option."""
+
+
+def retry_config(retry_mode=None, max_attempts=None):
+    """Return the botocore retry settings, validating them first."""
+    mode = retry_mode or DEFAULT_RETRY_MODE
+    if mode not in RETRY_MODES:
+        raise AWSConfigError(f"retry_mode must be one of {', '.join(RETRY_MODES)}, got {mode!r}")
+    attempts = DEFAULT_MAX_ATTEMPTS if max_attempts is None else max_attempts
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+        raise AWSConfigError(f"max_attempts must be a whole number of at least 1, got {attempts!r}")
+    return {"mode": mode, "max_attempts": attempts}
+
+
+def session_kwargs(profile=None, access_key=None, secret_key=None, session_token=None, region=None):
+    """Keyword arguments for ``boto3.session.Session``; a profile excludes explicit keys."""
+    if profile and (access_key or secret_key or session_token):
+        raise AWSConfigError("profile cannot be combined with access_key/secret_key/session_token")
+    if bool(access_key) != bool(secret_key):
+        raise AWSConfigError("access_key and secret_key must be given together")
+    kwargs = {}
+    if profile:
+        kwargs["profile_name"] = profile
+    if access_key:
+        kwargs["aws_access_key_id"] = access_key
+        kwargs["aws_secret_access_key"] = secret_key
+    if session_token:
+        kwargs["aws_session_token"] = session_token
+    if region:
+        kwargs["region_name"] = region
+    return kwargs
+
+
+def make_session(*, profile=None, access_key=None, secret_key=None, session_token=None, region=None,
+                 botocore_session=None):
+    """Build a boto3 session (optionally on top of a prepared botocore session)."""
+    kwargs = session_kwargs(profile, access_key, secret_key, session_token, region)
+    if botocore_session is not None:
+        kwargs["botocore_session"] = botocore_session
+    return boto3.session.Session(**kwargs)
+
+
+def client(service, *, region=None, profile=None, endpoint_url=None, access_key=None, secret_key=None,
+           session_token=None, retry_mode=None, max_attempts=None, validate_certs=True, ca_bundle=None,
+           session=None, max_pool_connections=None):
+    """Return a boto3 client for ``service`` with the collection's retry policy.
+
+    ``session`` reuses an existing boto3 session (credential resolution is then done once for many
+    clients, for example one per region in the inventory plugin).
+    """
+    if not HAS_BOTO3:
+        raise AWSConfigError(f"boto3 is required: {BOTO3_IMPORT_ERROR}")
+    config_kwargs = {"retries": retry_config(retry_mode, max_attempts), "user_agent_extra": "hpcops.aws_hpc"}
+    if max_pool_connections:
+        config_kwargs["max_pool_connections"] = max_pool_connections
+    config = botocore.config.Config(**config_kwargs)
+    if session is None:
+        session = make_session(profile=profile, access_key=access_key, secret_key=secret_key,
+                               session_token=session_token, region=region)
+    verify = ca_bundle if ca_bundle else validate_certs
+    kwargs = {"config": config, "verify": verify}
+    if region:
+        kwargs["region_name"] = region
+    if endpoint_url:
+        kwargs["endpoint_url"] = endpoint_url
+    return session.client(service, **kwargs)
+
+
+def client_from_module(module, service):
+    """Return a client configured from an ``AnsibleAWSModule``'s common options.
+
+    Failures to configure the client end the module with a message naming the option.
+    """
+    params = module.params
+    try:
+        return client(
+            service,
+            region=params.get("region"),
+            profile=params.get("profile"),
+            endpoint_url=params.get("endpoint_url"),
+            access_key=params.get("access_key"),
+            secret_key=params.get("secret_key"),
+            session_token=params.get("session_token"),
+            validate_certs=params.get("validate_certs", True),
+            ca_bundle=params.get("aws_ca_bundle"),
+        )
+    except AWSConfigError as exc:
+        module.fail_json(msg=f"Invalid AWS connection settings for {service}: {exc}")
+    except botocore.exceptions.BotoCoreError as exc:
+        module.fail_json(msg=f"Could not create the AWS {service} client: {exc}")
+    return None  # pragma: no cover - fail_json exits
+
+
+def error_code(exc):
+    """The AWS error code of a ClientError ('' for anything else)."""
+    response = getattr(exc, "response", None) or {}
+    return response.get("Error", {}).get("Code", "")
