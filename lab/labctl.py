@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Start, stop and describe the embedded lab.
 
 The lab is what `make lab` and `make test` run against when there is no AWS account: moto's
@@ -151,7 +150,7 @@ def down(_args: argparse.Namespace) -> int:
     pid = _our_pid()
     if pid:
         os.kill(pid, signal.SIGTERM)
-        for _ in range(50):
+        for _attempt in range(50):
             if not _alive(pid):
                 break
             time.sleep(0.1)

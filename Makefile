@@ -1,0 +1,97 @@
+# hpcops.aws_hpc: the two commands are `make lab` and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+LAB := .lab
+COLLECTION_LINK := $(LAB)/collections/ansible_collections/hpcops/aws_hpc
+LAB_STAMP := $(VENV)/.lab-$(shell cat requirements/lab.txt | sha256sum | cut -c1-16)
+TEST_STAMP := $(VENV)/.test-$(shell cat requirements/lab.txt requirements/test.txt | sha256sum | cut -c1-16)
+# Everything lab-facing runs with the lab's AWS settings (endpoint on 127.0.0.1, test credentials).
+LAB_ENV = set -a && source $(LAB)/env && set +a && export PATH="$(BIN):$$PATH" &&
+
+.PHONY: help lab lab-up lab-down setup setup-test test lint unit integration molecule sanity \
+        docs docs-check changelog-lint collection-build clean
+
+help:
+	@echo "make lab       set everything up and run site.yml against the embedded lab"
+	@echo "make lab-down  stop everything the lab started"
+	@echo "make test      set everything up and run every test"
+
+## ---------------------------------------------------------------- setup
+setup: $(LAB_STAMP) $(COLLECTION_LINK)
+
+setup-test: setup $(TEST_STAMP)
+
+$(LAB_STAMP): requirements/lab.txt
+	PYTHON=$(PYTHON) bash lab/debian-deps.sh
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/lab.txt
+	rm -f $(VENV)/.lab-*
+	touch $@
+
+$(TEST_STAMP): $(LAB_STAMP) requirements/test.txt
+	PYTHON=$(PYTHON) bash lab/debian-deps.sh shellcheck
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/test.txt
+	rm -f $(VENV)/.test-*
+	touch $@
+
+# A checkout is not laid out as ansible_collections/hpcops/aws_hpc; ansible.cfg points
+# collections_path at this link so `hpcops.aws_hpc.*` resolves to the working tree.
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn ../../../.. $@
+
+## ---------------------------------------------------------------- lab
+lab-up: setup
+	$(VENV)/bin/python lab/labctl.py up
+
+lab: lab-up
+	$(LAB_ENV) bash lab/run-site.sh
+
+lab-down:
+	@if [ -x $(VENV)/bin/python ]; then $(VENV)/bin/python lab/labctl.py down; \
+	 else python3 lab/labctl.py down; fi
+
+## ---------------------------------------------------------------- tests
+test: setup-test lab-up
+	$(MAKE) --no-print-directory lint docs-check changelog-lint unit integration molecule sanity collection-build
+	@echo "make test: every check passed"
+
+lint: setup-test
+	$(BIN)/yamllint --strict .
+	$(BIN)/ruff check .
+	$(BIN)/ansible-lint --profile production --offline
+
+unit: setup-test
+	$(BIN)/pytest -q tests/unit
+
+integration: setup-test lab-up
+	$(LAB_ENV) pytest -q tests/integration
+
+molecule: setup-test lab-up
+	$(LAB_ENV) molecule test -s lab
+
+sanity: setup-test
+	PATH="$(BIN):$$PATH" bash tests/sanity/run.sh
+
+docs: setup-test
+	$(BIN)/python docs/tools/role_docs.py --write
+
+docs-check: setup-test
+	$(BIN)/python docs/tools/role_docs.py --check
+
+changelog-lint: setup-test
+	$(BIN)/antsibull-changelog lint
+
+collection-build: setup
+	rm -rf $(LAB)/build && mkdir -p $(LAB)/build
+	$(BIN)/ansible-galaxy collection build --output-path $(LAB)/build .
+	$(BIN)/ansible-galaxy collection install --offline --no-deps -p $(LAB)/build/install $(LAB)/build/hpcops-aws_hpc-*.tar.gz
+	test -f $(LAB)/build/install/ansible_collections/hpcops/aws_hpc/plugins/inventory/hpc_ec2.py
+
+clean: lab-down
+	rm -rf $(LAB) .pytest_cache .ruff_cache tests/output

@@ -1,0 +1,92 @@
+"""Shared pytest fixtures.
+
+Unit tests (tests/unit) never touch the network. Integration tests (tests/integration) run the
+collection against the embedded lab endpoint that `make test` starts; run by hand they read the
+lab settings from .lab/env (start the lab with `make lab-up`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+RECAP_LINE = re.compile(r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+                        r"\s+failed=(?P<failed>\d+)")
+
+
+def read_lab_env() -> dict[str, str]:
+    """The lab's AWS settings: the environment when set, else .lab/env."""
+    env = {}
+    env_file = ROOT / ".lab" / "env"
+    if env_file.exists():
+        for line in env_file.read_text().splitlines():
+            if line.startswith("export "):
+                key, _, value = line[len("export "):].partition("=")
+                env[key] = value
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        env.update({k: v for k, v in os.environ.items() if k.startswith("AWS_")})
+    return env
+
+
+@pytest.fixture(scope="session")
+def lab_env() -> dict[str, str]:
+    env = read_lab_env()
+    if not env.get("AWS_ENDPOINT_URL"):
+        pytest.fail("the embedded lab is not running: start it with `make lab-up` (make test does)")
+    return env
+
+
+@pytest.fixture(scope="session")
+def ansible_env(lab_env) -> dict[str, str]:
+    """Environment for ansible-* commands run from the checkout against the lab."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ANSIBLE_"))}
+    env.update(lab_env)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    env["ANSIBLE_NOCOLOR"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def play_recap(output: str) -> dict[str, dict[str, int]]:
+    """Parse PLAY RECAP lines into {host: {ok, changed, unreachable, failed}}."""
+    recap = {}
+    in_recap = False
+    for line in output.splitlines():
+        if line.startswith("PLAY RECAP"):
+            in_recap = True
+            continue
+        if in_recap:
+            match = RECAP_LINE.match(line.strip())
+            if match:
+                recap[match["host"]] = {k: int(v) for k, v in match.groupdict().items() if k != "host"}
+    return recap
+
+
+@pytest.fixture(scope="session")
+def run_playbook(ansible_env):
+    """Run ansible-playbook from the checkout; returns the CompletedProcess (stdout+stderr merged)."""
+
+    def _run(*args: str, timeout: int = 900, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        env = dict(ansible_env)
+        env.update(extra_env or {})
+        return subprocess.run(
+            [str(VENV_BIN / "ansible-playbook"), *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    return _run
