@@ -17,8 +17,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-RECAP_LINE = re.compile(r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
-                        r"\s+failed=(?P<failed>\d+)")
+COLLECTIONS = ROOT / ".lab" / "collections"
+
+# Make `ansible_collections.hpcops.aws_hpc` importable from the working tree, as the Makefile's
+# collection link does for ansible-* commands.
+_link = COLLECTIONS / "ansible_collections" / "hpcops" / "aws_hpc"
+if not _link.exists():
+    _link.parent.mkdir(parents=True, exist_ok=True)
+    _link.symlink_to(Path("..") / ".." / ".." / "..")
+sys.path.insert(0, str(COLLECTIONS))
+
+RECAP_LINE = re.compile(
+    r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
+    r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)"
+)
 
 
 def read_lab_env() -> dict[str, str]:

@@ -33,14 +33,14 @@ class AWSConfigError(ValueError):
 
 
 def retry_config(retry_mode=None, max_attempts=None):
-    """Return the botocore retry settings, validating them first."""
+    """Return the botocore retry settings, validating them first (attempts count the first call)."""
     mode = retry_mode or DEFAULT_RETRY_MODE
     if mode not in RETRY_MODES:
         raise AWSConfigError(f"retry_mode must be one of {', '.join(RETRY_MODES)}, got {mode!r}")
     attempts = DEFAULT_MAX_ATTEMPTS if max_attempts is None else max_attempts
     if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
         raise AWSConfigError(f"max_attempts must be a whole number of at least 1, got {attempts!r}")
-    return {"mode": mode, "max_attempts": attempts}
+    return {"mode": mode, "total_max_attempts": attempts}
 
 
 def session_kwargs(profile=None, access_key=None, secret_key=None, session_token=None, region=None):
