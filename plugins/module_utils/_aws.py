@@ -73,18 +73,24 @@ def make_session(*, profile=None, access_key=None, secret_key=None, session_toke
 
 def client(service, *, region=None, profile=None, endpoint_url=None, access_key=None, secret_key=None,
            session_token=None, retry_mode=None, max_attempts=None, validate_certs=True, ca_bundle=None,
-           session=None, max_pool_connections=None):
+           session=None, max_pool_connections=None, aws_config=None):
     """Return a boto3 client for ``service`` with the collection's retry policy.
 
     ``session`` reuses an existing boto3 session (credential resolution is then done once for many
-    clients, for example one per region in the inventory plugin).
+    clients, for example one per region in the inventory plugin). ``aws_config`` holds extra
+    botocore ``Config`` parameters (amazon.aws's ``aws_config`` option); the retry policy and the
+    user agent stay the collection's.
     """
     if not HAS_BOTO3:
         raise AWSConfigError(f"boto3 is required: {BOTO3_IMPORT_ERROR}")
-    config_kwargs = {"retries": retry_config(retry_mode, max_attempts), "user_agent_extra": "hpcops.aws_hpc"}
+    config_kwargs = dict(aws_config or {})
+    config_kwargs.update({"retries": retry_config(retry_mode, max_attempts), "user_agent_extra": "hpcops.aws_hpc"})
     if max_pool_connections:
         config_kwargs["max_pool_connections"] = max_pool_connections
-    config = botocore.config.Config(**config_kwargs)
+    try:
+        config = botocore.config.Config(**config_kwargs)
+    except TypeError as exc:
+        raise AWSConfigError(f"aws_config has a parameter botocore does not know: {exc}") from exc
     if session is None:
         session = make_session(profile=profile, access_key=access_key, secret_key=secret_key,
                                session_token=session_token, region=region)
@@ -114,6 +120,7 @@ def client_from_module(module, service):
             session_token=params.get("session_token"),
             validate_certs=params.get("validate_certs", True),
             ca_bundle=params.get("aws_ca_bundle"),
+            aws_config=params.get("aws_config"),
         )
     except AWSConfigError as exc:
         module.fail_json(msg=f"Invalid AWS connection settings for {service}: {exc}")

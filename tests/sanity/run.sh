@@ -12,6 +12,12 @@ mkdir -p "$dest"
 (cd "$root" && git ls-files -z --cached --others --exclude-standard) |
   (cd "$root" && python3 -c 'import os, sys; sys.stdout.write("".join(p + "\0" for p in sys.stdin.read().split("\0") if p and os.path.lexists(p)))') |
   tar -C "$root" --null -T - -cf - | tar -C "$dest" -xf -
+# The collections this one depends on (doc fragments, module_utils), from the installed
+# `ansible` package, where ansible-test looks for them: beside this collection.
+site=$(python -c 'import ansible_collections.amazon, os; print(os.path.dirname(os.path.dirname(ansible_collections.amazon.__file__)))')
+for ns in amazon community ansible; do
+  ln -s "$site/ansible_collections/$ns" "$work/ansible_collections/$ns"
+done
 git -C "$dest" init -q
 git -C "$dest" add -A
 git -C "$dest" -c user.name=sanity -c user.email=sanity@localhost commit -q -m sanity

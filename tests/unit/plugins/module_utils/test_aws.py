@@ -91,3 +91,21 @@ def test_error_code():
 
     assert _aws.error_code(Boom()) == "ThrottlingException"
     assert _aws.error_code(ValueError("x")) == ""
+
+
+def test_client_takes_aws_config_but_keeps_retry_policy():
+    client = _aws.client(
+        "ec2",
+        region="us-east-1",
+        endpoint_url="http://127.0.0.1:1",
+        access_key="AK",
+        secret_key="SK",
+        aws_config={"connect_timeout": 7, "retries": {"mode": "legacy"}},
+    )
+    assert client.meta.config.connect_timeout == 7
+    assert client.meta.config.retries["mode"] == "adaptive"
+
+
+def test_client_rejects_unknown_aws_config():
+    with pytest.raises(_aws.AWSConfigError, match="aws_config has a parameter botocore does not know"):
+        _aws.client("ec2", region="us-east-1", access_key="AK", secret_key="SK", aws_config={"bogus": 1})
