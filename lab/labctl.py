@@ -122,6 +122,9 @@ def up(_args: argparse.Namespace) -> int:
             f"labctl: something that is not ours already answers on {endpoint_url(port)}; "
             "stop it or set LAB_PORT to a free port"
         )
+    # AWS-managed IAM policies (AmazonSSMManagedInstanceCore, ...) exist in every real account;
+    # moto loads them only when asked.
+    server_env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
     with LOG_FILE.open("ab") as log:
         proc = subprocess.Popen(
             [_moto_server(), "-H", HOST, "-p", str(port)],
@@ -130,6 +133,7 @@ def up(_args: argparse.Namespace) -> int:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             cwd=STATE,
+            env=server_env,
         )
     PID_FILE.write_text(f"{proc.pid}\n")
     PORT_FILE.write_text(f"{port}\n")
