@@ -90,7 +90,7 @@ changelog-lint: setup-test
 collection-build: setup
 	rm -rf $(LAB)/build && mkdir -p $(LAB)/build
 	$(BIN)/ansible-galaxy collection build --output-path $(LAB)/build .
-	$(BIN)/ansible-galaxy collection install --offline --no-deps -p $(LAB)/build/install $(LAB)/build/hpcops-aws_hpc-*.tar.gz
+	$(BIN)/ansible-galaxy collection install --force --offline --no-deps -p $(LAB)/build/install $(LAB)/build/hpcops-aws_hpc-*.tar.gz
 	test -f $(LAB)/build/install/ansible_collections/hpcops/aws_hpc/plugins/inventory/hpc_ec2.py
 
 clean: lab-down
