@@ -1,0 +1,393 @@
+# -*- coding: utf-8 -*-
+# Copyright: hpcops developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible.errors import AnsibleError, AnsibleOptionsError, AnsibleParserError
+from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import (
+    BOTO3_IMPORT_ERROR,
+    HAS_BOTO3,
+    AWSConfigError,
+    client,
+    make_session,
+)
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._inventory import (
+    HOSTVARS_LEVELS,
+    InventoryOptionError,
+    LeanParserFactory,
+    build_filters,
+    build_records,
+    cache_payload,
+    instances_of,
+    options_fingerprint,
+    records_from_cache,
+    validate_ansible_host,
+    validate_hostnames,
+    validate_regions,
+)
+
+try:
+    import botocore.exceptions
+    import botocore.session
+except ImportError:  # pragma: no cover - reported in parse()
+    pass
+
+DOCUMENTATION = r"""
+name: hpc_ec2
+short_description: EC2 inventory of HPC clusters, grouped by C(hpc:role) and platform
+version_added: 0.1.0
+description:
+  - Lists EC2 instances with boto3 and groups them by their C(hpc:role) tag
+    (V(sqlserver), V(headnode), V(computenode), V(pcluster)) and by platform (V(windows), V(linux)).
+  - Built for fleets of thousands of instances. Regions are queried concurrently (one client per
+    region from one session). Successful DescribeInstances responses are read by a lean XML parser
+    that keeps only the fields the host records need; errors, retries, credentials, signing and
+    endpoint resolution stay botocore's own. Each host gets a small, fixed set of variables.
+  - The inventory file must be named C(hpc_ec2.yml), C(hpc_ec2.yaml), or end with C(.hpc_ec2.yml)
+    or C(.hpc_ec2.yaml), for example C(cluster-a.hpc_ec2.yml).
+  - "Host variables (lean set, the default): C(ec2_instance_id), C(ec2_image_id), C(ec2_instance_type),
+    C(ec2_launch_time) (ISO 8601, UTC), C(ec2_state), C(ec2_tags) (a dictionary, keys and values in their
+    original case), C(ec2_region), C(ec2_availability_zone), C(ec2_private_ip_address), C(ec2_platform)
+    (V(windows) or V(linux)) and C(ansible_host) (see O(ansible_host))."
+  - Nothing connection-specific is set on any host, Windows hosts included (no C(ansible_connection),
+    C(ansible_port), C(ansible_shell_type)). Set those in C(group_vars/windows.yml) next to the inventory
+    file, for example C(ansible_connection=amazon.aws.aws_ssm) or C(psrp).
+  - Hostnames are unique. When two or more instances would get the same name from O(hostnames), all
+    of them are named by their instance id instead (independent of the order AWS lists them in).
+  - Values from AWS (tags included) are never treated as templates.
+  - The same file works against real AWS and against the embedded lab; the lab only sets
+    C(AWS_ENDPOINT_URL).
+author:
+  - hpcops developers
+requirements:
+  - boto3 >= 1.28
+  - botocore >= 1.31
+extends_documentation_fragment:
+  - constructed
+  - inventory_cache
+options:
+  plugin:
+    description:
+      - The name of this plugin; it marks the file as an C(hpc_ec2) inventory source.
+    type: str
+    required: true
+    choices: [hpcops.aws_hpc.hpc_ec2]
+  regions:
+    description:
+      - The AWS regions to list instances in. They are queried concurrently.
+      - When empty, the default region of the session is used (C(AWS_REGION), C(AWS_DEFAULT_REGION)
+        or the profile's region); if there is none the inventory fails naming this option.
+    type: list
+    elements: str
+    default: []
+  endpoint_url:
+    description:
+      - URL of the EC2 endpoint to use instead of AWS's own, for example the embedded lab's
+        V(http://127.0.0.1:4566).
+      - When unset, botocore's own configuration applies (C(AWS_ENDPOINT_URL_EC2) and the profile's
+        C(endpoint_url) included).
+    type: str
+    env:
+      - name: AWS_ENDPOINT_URL
+  profile:
+    description:
+      - The named AWS profile to take credentials and the default region from.
+      - When unset, the standard credential chain is used (environment, shared files, instance role).
+    type: str
+    env:
+      - name: AWS_PROFILE
+  filters:
+    description:
+      - EC2 API filters for DescribeInstances as a dictionary of filter name to a value or a list of
+        values, for example C(instance-type) or C(tag:Environment). They are applied server side.
+      - See U(https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstances.html) for the names.
+      - Unless C(instance-state-name) is given here, only V(pending), V(running), V(stopping) and
+        V(stopped) instances are listed.
+    type: dict
+    default: {}
+  cluster:
+    description:
+      - Only list the instances of this cluster, that is whose C(hpc:cluster) tag has this value.
+      - Becomes the server-side filter C(tag:hpc:cluster); it may not contradict a C(tag:hpc:cluster)
+        entry of O(filters).
+    type: str
+  hostnames:
+    description:
+      - The preference list for inventory hostnames; the first entry with a non-empty value for an
+        instance names it, and the instance id is the last resort.
+      - Each entry is V(tag:<key>) (the value of that tag, key case-sensitive), V(instance-id),
+        V(private-dns-name), V(dns-name) (alias V(public-dns-name)), V(private-ip-address) or
+        V(ip-address) (alias V(public-ip-address)).
+      - A name claimed by two or more instances is replaced by the instance id for all of them.
+    type: list
+    elements: str
+    default: ['tag:Name', 'private-dns-name', 'instance-id']
+  ansible_host:
+    description:
+      - Where C(ansible_host) comes from, as a preference list; the first non-empty value wins.
+      - Entries are V(private_ip_address), V(public_ip_address), V(private_dns_name), V(public_dns_name)
+        and V(instance_id) (useful with the C(amazon.aws.aws_ssm) connection).
+      - An empty list sets no C(ansible_host) at all.
+    type: list
+    elements: str
+    default: [private_ip_address]
+  hostvars_level:
+    description:
+      - V(lean) sets only the variables listed in the description; it is the fast path.
+      - V(full) also sets every other attribute DescribeInstances returns, as C(ec2_<snake_case_name>)
+        (for example C(ec2_vpc_id), C(ec2_security_groups), C(ec2_block_device_mappings)). It uses
+        botocore's generic parser and costs several times the CPU of V(lean) on large fleets.
+    type: str
+    choices: [lean, full]
+    default: lean
+  page_size:
+    description:
+      - The number of instances asked for per DescribeInstances call (C(MaxResults)), 5 to 1000.
+    type: int
+    default: 1000
+  max_threads:
+    description:
+      - The most regions queried at the same time.
+    type: int
+    default: 8
+  max_attempts:
+    description:
+      - How many times each DescribeInstances call is tried, the first try included, with botocore's
+        V(standard) retry mode (exponential backoff on throttling, 5xx errors and connection failures).
+    type: int
+    default: 10
+"""
+
+EXAMPLES = r"""
+# cluster-a.hpc_ec2.yml: the hosts of one cluster, named by their Name tag
+plugin: hpcops.aws_hpc.hpc_ec2
+regions: [eu-west-1]
+cluster: cluster-a
+
+---
+# all clusters in two regions, with a group per cluster and the public address for ansible_host
+# (groups come out as hpc_cluster_<name>)
+plugin: hpcops.aws_hpc.hpc_ec2
+regions: [eu-west-1, us-east-1]
+ansible_host: [public_ip_address, private_ip_address]
+keyed_groups:
+  - key: ec2_tags['hpc:cluster']
+    prefix: hpc_cluster
+
+---
+# only running compute nodes of a given type, hostnames from a tag then the private IP,
+# cached for ten minutes in a JSON file
+plugin: hpcops.aws_hpc.hpc_ec2
+regions: [us-east-1]
+filters:
+  instance-state-name: running
+  instance-type: [c5n.18xlarge, hpc6a.48xlarge]
+  tag:hpc:role: computenode
+hostnames: ['tag:hpc:hostname', private-ip-address]
+cache: true
+cache_plugin: ansible.builtin.jsonfile
+cache_connection: ~/.cache/hpc_ec2
+cache_timeout: 600
+
+---
+# the embedded lab (AWS_ENDPOINT_URL from `source .lab/env` works as well)
+plugin: hpcops.aws_hpc.hpc_ec2
+endpoint_url: http://127.0.0.1:4566
+regions: [us-east-1]
+compose:
+  hpc_is_primary_headnode: ec2_tags.get('hpc:primary', 'false') == 'true'
+
+# group_vars/windows.yml next to the inventory file (the plugin sets no connection variables):
+# ansible_connection: amazon.aws.aws_ssm
+# ansible_shell_type: powershell
+"""
+
+NAME = "hpcops.aws_hpc.hpc_ec2"
+FILE_SUFFIXES = (".hpc_ec2.yml", ".hpc_ec2.yaml")
+FILE_NAMES = ("hpc_ec2.yml", "hpc_ec2.yaml")
+
+
+class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
+    NAME = NAME
+
+    def verify_file(self, path):
+        """Accept hpc_ec2.yml / hpc_ec2.yaml and files ending in .hpc_ec2.yml / .hpc_ec2.yaml."""
+        if not super(InventoryModule, self).verify_file(path):
+            return False
+        base = os.path.basename(path)
+        return base in FILE_NAMES or base.endswith(FILE_SUFFIXES)
+
+    def parse(self, inventory, loader, path, cache=True):
+        super(InventoryModule, self).parse(inventory, loader, path, cache=cache)
+        if not HAS_BOTO3:
+            raise AnsibleParserError("hpc_ec2: boto3 and botocore are required: %s" % BOTO3_IMPORT_ERROR)
+        try:
+            self._read_config_data(path)
+        except AnsibleOptionsError as exc:  # a wrong type or choice; the message names the option
+            raise AnsibleParserError("hpc_ec2: %s" % exc) from exc
+        settings = self._settings()
+
+        cache_key = self.get_cache_key(path)
+        caching = bool(self.get_option("cache"))
+        read_cache = caching and cache
+        write_cache = caching and not cache
+        records = None
+        if read_cache:
+            try:
+                records = records_from_cache(self._cache[cache_key], settings["fingerprint"])
+            except KeyError:
+                records = None
+            if records is None:
+                write_cache = True
+        if records is None:
+            records = self._fetch_records(settings)
+        if write_cache:
+            self._cache[cache_key] = cache_payload(records, settings["fingerprint"])
+        self._populate(records)
+
+    # ---------------------------------------------------------------- options
+
+    def _settings(self):
+        """Validate the options once; every error names the option."""
+        try:
+            level = self.get_option("hostvars_level")
+            if level not in HOSTVARS_LEVELS:
+                raise InventoryOptionError("hostvars_level", "must be one of %s, got %r"
+                                           % (", ".join(HOSTVARS_LEVELS), level))
+            page_size = self.get_option("page_size")
+            if not isinstance(page_size, int) or not 5 <= page_size <= 1000:
+                raise InventoryOptionError("page_size", "must be a whole number from 5 to 1000, got %r" % (page_size,))
+            max_threads = self.get_option("max_threads")
+            if not isinstance(max_threads, int) or max_threads < 1:
+                raise InventoryOptionError("max_threads", "must be a whole number of at least 1, got %r"
+                                           % (max_threads,))
+            max_attempts = self.get_option("max_attempts")
+            if not isinstance(max_attempts, int) or max_attempts < 1:
+                raise InventoryOptionError("max_attempts", "must be a whole number of at least 1, got %r"
+                                           % (max_attempts,))
+            settings = {
+                "filters": build_filters(self.get_option("filters"), self.get_option("cluster")),
+                "hostnames": validate_hostnames(self.get_option("hostnames")),
+                "ansible_host": validate_ansible_host(self.get_option("ansible_host")),
+                "hostvars_level": level,
+                "page_size": page_size,
+                "max_threads": max_threads,
+                "max_attempts": max_attempts,
+                "endpoint_url": self.get_option("endpoint_url") or None,
+                "profile": self.get_option("profile") or None,
+            }
+            session = self._session(settings)
+            settings["session"] = session
+            settings["regions"] = validate_regions(self.get_option("regions"), session.region_name)
+        except InventoryOptionError as exc:
+            raise AnsibleParserError("hpc_ec2: %s" % exc) from exc
+        except AWSConfigError as exc:
+            raise AnsibleParserError("hpc_ec2: invalid AWS settings: %s" % exc) from exc
+        except botocore.exceptions.ProfileNotFound as exc:
+            raise AnsibleParserError("hpc_ec2: option profile: %s" % exc) from exc
+        settings["fingerprint"] = options_fingerprint(
+            regions=settings["regions"], filters=settings["filters"], hostnames=settings["hostnames"],
+            ansible_host=settings["ansible_host"], hostvars_level=level,
+            endpoint_url=settings["endpoint_url"], profile=settings["profile"])
+        return settings
+
+    @staticmethod
+    def _session(settings):
+        """One boto3 session for all regions; the lean hostvars level reads DescribeInstances lean."""
+        core = botocore.session.Session()
+        if settings["hostvars_level"] == "lean":
+            core.register_component("response_parser_factory", LeanParserFactory())
+        return make_session(profile=settings["profile"], botocore_session=core)
+
+    # ---------------------------------------------------------------- AWS
+
+    def _fetch_records(self, settings):
+        regions = settings["regions"]
+        # boto3 client creation is not thread-safe: make the clients here, call them in threads
+        clients = {}
+        for region in regions:
+            try:
+                clients[region] = client("ec2", region=region, endpoint_url=settings["endpoint_url"],
+                                              session=settings["session"], retry_mode="standard",
+                                        max_attempts=settings["max_attempts"])
+            except botocore.exceptions.BotoCoreError as exc:
+                raise AnsibleParserError("hpc_ec2: cannot create the EC2 client for %s: %s" % (region, exc)) from exc
+
+        def describe(region):
+            return region, self._describe(clients[region], region, settings)
+
+        workers = min(len(regions), settings["max_threads"])
+        if workers == 1:
+            results = [describe(region) for region in regions]
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                results = list(pool.map(describe, regions))
+        return build_records(dict(results), settings["hostnames"], settings["ansible_host"],
+                             settings["hostvars_level"])
+
+    @staticmethod
+    def _describe(client, region, settings):
+        paginator = client.get_paginator("describe_instances")
+        try:
+            pages = paginator.paginate(Filters=settings["filters"],
+                                       PaginationConfig={"PageSize": settings["page_size"]})
+            return instances_of(pages)
+        except botocore.exceptions.ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise AnsibleError("hpc_ec2: DescribeInstances failed in %s: %s %s"
+                               % (region, error.get("Code", "Error"), error.get("Message", exc))) from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise AnsibleError("hpc_ec2: DescribeInstances failed in %s: %s" % (region, exc)) from exc
+
+    # ---------------------------------------------------------------- inventory
+
+    def _populate(self, records):
+        inventory = self.inventory
+        compose = self.get_option("compose")
+        groups = self.get_option("groups")
+        keyed_groups = self.get_option("keyed_groups")
+        strict = self.get_option("strict")
+        constructed = bool(compose or groups or keyed_groups)
+        known = set()
+        for record in records:
+            name = record["name"]
+            host_groups = record["groups"]
+            for group in host_groups:
+                if group not in known:
+                    inventory.add_group(group)
+                    known.add(group)
+            existed = inventory.get_host(name) is not None
+            inventory.add_host(name, group=host_groups[0])
+            for group in host_groups[1:]:
+                inventory.add_child(group, name)
+            hostvars = record["vars"]
+            self._set_host_vars(name, hostvars, existed)
+            if constructed:
+                self._set_composite_vars(compose, hostvars, name, strict=strict)
+                self._add_host_to_composed_groups(groups, hostvars, name, strict=strict)
+                self._add_host_to_keyed_groups(keyed_groups, hostvars, name, strict=strict)
+
+    def _set_host_vars(self, name, hostvars, existed):
+        """Store the lean host variables of a host this plugin has just added.
+
+        ``InventoryData.set_variable`` runs every value through a visitor that tags it with the
+        inventory file as its origin; at 10,000 hosts x 11 variables that visit (and printing the
+        tagged values later) costs about 1.5 s of CPU, a third of a cached run. For a host this
+        plugin created, the variables are stored into the host's own dict instead. The values
+        stay untrusted (never templated) either way; only the origin tag, which names the
+        inventory file in error messages, is not added. Hosts that already existed (another
+        source listed them) go through ``set_variable`` so its merge rules apply.
+        """
+        host = self.inventory.get_host(name)
+        host_vars = getattr(host, "vars", None)
+        if existed or not isinstance(host_vars, dict):
+            for key, value in hostvars.items():
+                self.inventory.set_variable(name, key, value)
+        else:
+            host_vars.update(hostvars)
