@@ -86,10 +86,13 @@ def _our_pid() -> int | None:
 
 
 def _responds(port: int) -> bool:
+    """True when an HTTP server answers on the port (any status: moto's state dump can fail)."""
+    url = f"{endpoint_url(port)}/moto-api/"  # always http on loopback
     try:
-        url = f"{endpoint_url(port)}/moto-api/data.json"  # always http on loopback
-        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - fixed http scheme
-            return resp.status == 200
+        with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - fixed http scheme
+            return resp.status > 0
+    except urllib.error.HTTPError:
+        return True
     except (urllib.error.URLError, OSError):
         return False
 
@@ -140,6 +143,7 @@ def up(_args: argparse.Namespace) -> int:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            PID_FILE.unlink(missing_ok=True)
             sys.exit(f"labctl: moto_server exited with code {proc.returncode}; see {LOG_FILE}")
         if _responds(port):
             write_env(port)
@@ -147,6 +151,7 @@ def up(_args: argparse.Namespace) -> int:
             return 0
         time.sleep(0.2)
     proc.terminate()
+    PID_FILE.unlink(missing_ok=True)
     sys.exit(f"labctl: moto_server did not answer on {endpoint_url(port)} within 60 s; see {LOG_FILE}")
 
 
