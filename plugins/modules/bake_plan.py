@@ -1,0 +1,314 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: hpcops developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: bake_plan
+short_description: Decide which AMIs of the bakery need a build
+version_added: 0.1.0
+description:
+  - For each image of O(images), computes its input hash and looks for an AMI of this account that already
+    carries it; the image is built only when there is none.
+  - The input hash is a SHA-256 over the template's files (every file under the template directory, plus
+    O(hash_paths)), the contents of its variable files, its variables, the ETags of its payload objects in S3
+    and the id of the source AMI its filter resolves to now (the newest available match, as Packer picks it).
+  - When the source AMI filter matches nothing the image is planned for a build anyway, so that Packer runs and
+    fails with its own message.
+  - A missing payload object fails the module with a message naming it.
+  - This module never changes anything.
+author: hpcops developers (@hpcops)
+options:
+  images:
+    description: The images to plan.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: The image name (tag C(hpc:image)).
+        type: str
+        required: true
+      role:
+        description: The tier the image is for (tag C(hpc:role)).
+        type: str
+        required: true
+      template:
+        description: The Packer template, a directory or a file.
+        type: path
+        required: true
+      variables:
+        description: The Packer variables that shape the image (not the per-run ones such as the AMI name).
+        type: dict
+        default: {}
+      var_files:
+        description: Variable files passed to Packer; their contents are part of the hash.
+        type: list
+        elements: path
+        default: []
+      source_ami_filter:
+        description: How the template finds its source AMI.
+        type: dict
+        required: true
+        suboptions:
+          name:
+            description: AMI name pattern (C(*) matches anything).
+            type: str
+            required: true
+          owners:
+            description: Owners (account ids or aliases such as V(amazon)).
+            type: list
+            elements: str
+            default: [amazon]
+      payloads:
+        description: S3 objects the image installs; their ETags are part of the hash.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          bucket:
+            description: Bucket name.
+            type: str
+            required: true
+          key:
+            description: Object key.
+            type: str
+            required: true
+  hash_paths:
+    description: Files or directories every image's hash also covers (shared provisioning scripts).
+    type: list
+    elements: path
+    default: []
+  cluster:
+    description:
+      - When set, only AMIs tagged C(hpc:cluster) with this value count; when empty, only AMIs without that tag.
+    type: str
+    default: ""
+extends_documentation_fragment:
+  - hpcops.aws_hpc.attributes
+  - hpcops.aws_hpc.attributes.actiongroup_aws
+  - hpcops.aws_hpc.attributes.info_module
+  - hpcops.aws_hpc.attributes.idempotent_not_modify_state
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+seealso:
+  - module: hpcops.aws_hpc.packer_build
+  - module: hpcops.aws_hpc.bake_publish
+"""
+
+EXAMPLES = r"""
+- name: Plan the SQL Server image
+  hpcops.aws_hpc.bake_plan:
+    cluster: prod
+    hash_paths: ["{{ playbook_dir }}/../packer/scripts"]
+    images:
+      - name: sqlserver
+        role: sqlserver
+        template: "{{ playbook_dir }}/../packer/sqlserver"
+        variables: {instance_type: m5.large}
+        source_ami_filter:
+          name: Windows_Server-2016-English-Full-SQL_2017_Standard-*
+          owners: [amazon]
+  register: _plan
+
+- name: Say what will be built
+  ansible.builtin.debug:
+    msg: "{{ _plan.images | selectattr('action', 'equalto', 'build') | map(attribute='name') | list }}"
+"""
+
+RETURN = r"""
+images:
+  description: One entry per image, in the order given.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The image name.
+      type: str
+      sample: sqlserver
+    role:
+      description: The tier.
+      type: str
+    action:
+      description: V(build) or V(skip).
+      type: str
+      sample: skip
+    reason:
+      description: Why.
+      type: str
+    image_id:
+      description: For V(skip), the existing AMI carrying the hash; else null.
+      type: str
+    input_hash:
+      description: The input hash (hex SHA-256).
+      type: str
+    source_ami:
+      description: The source AMI the filter resolves to now (null when nothing matches).
+      type: str
+    source_ami_name:
+      description: Its name.
+      type: str
+    template_files:
+      description: Relative path to SHA-256 of every hashed file.
+      type: dict
+    payload_etags:
+      description: C(s3://bucket/key) to ETag.
+      type: dict
+"""
+
+import hashlib
+import os
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._ami import newest
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import client_from_module, error_code
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._bake import (
+    CLUSTER_TAG,
+    IMAGE_TAG,
+    decide,
+    input_hash,
+)
+
+try:
+    import botocore.exceptions
+
+    HAS_BOTOCORE = True
+except ImportError:
+    HAS_BOTOCORE = False  # AnsibleAWSModule reports the missing library
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(65536), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def tree_digests(path, label):
+    """{label/relative path: sha256} of a file or every file under a directory (sorted, no dotfiles)."""
+    if os.path.isfile(path):
+        return {label: file_sha256(path)}
+    found = {}
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            full = os.path.join(root, name)
+            found[f"{label}/{os.path.relpath(full, path)}"] = file_sha256(full)
+    return found
+
+
+class Planner:
+    def __init__(self, module):
+        self.module = module
+        self.ec2 = client_from_module(module, "ec2")
+        self._s3 = None
+        self.region = module.params.get("region") or self.ec2.meta.region_name
+
+    @property
+    def s3(self):
+        if self._s3 is None:
+            self._s3 = client_from_module(self.module, "s3")
+        return self._s3
+
+    def fail(self, what, exc):
+        code = error_code(exc)
+        self.module.fail_json(msg=f"Failed to {what} in {self.region}: {code + ': ' if code else ''}{exc}")
+
+    def images(self, **kwargs):
+        try:
+            found = []
+            for page in self.ec2.get_paginator("describe_images").paginate(**kwargs):
+                found.extend(page.get("Images", []))
+            return found
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            self.fail(f"describe images ({kwargs.get('Filters')})", exc)
+        return []  # pragma: no cover - fail_json exits
+
+    def source(self, flt):
+        kwargs = {"Filters": [{"Name": "name", "Values": [flt["name"]]}, {"Name": "state", "Values": ["available"]}]}
+        if flt.get("owners"):
+            kwargs["Owners"] = flt["owners"]
+        return newest(self.images(**kwargs))
+
+    def etag(self, image, payload):
+        url = f"s3://{payload['bucket']}/{payload['key']}"
+        try:
+            head = self.s3.head_object(Bucket=payload["bucket"], Key=payload["key"])
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            code = error_code(exc)
+            self.module.fail_json(msg=f"Payload {url} of image {image} cannot be read: {code or exc}. "
+                                      "Upload it or remove it from the image's payloads.")
+        return url, head.get("ETag", "").strip('"')
+
+
+def main():
+    payload_spec = dict(bucket=dict(type="str", required=True), key=dict(type="str", required=True))
+    filter_spec = dict(name=dict(type="str", required=True),
+                       owners=dict(type="list", elements="str", default=["amazon"]))
+    image_spec = dict(
+        name=dict(type="str", required=True),
+        role=dict(type="str", required=True),
+        template=dict(type="path", required=True),
+        variables=dict(type="dict", default={}),
+        var_files=dict(type="list", elements="path", default=[]),
+        source_ami_filter=dict(type="dict", required=True, options=filter_spec),
+        payloads=dict(type="list", elements="dict", default=[], options=payload_spec),
+    )
+    module = AnsibleAWSModule(
+        argument_spec=dict(
+            images=dict(type="list", elements="dict", required=True, options=image_spec),
+            hash_paths=dict(type="list", elements="path", default=[]),
+            cluster=dict(type="str", default=""),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    planner = Planner(module)
+
+    shared = {}
+    for path in params["hash_paths"]:
+        if not os.path.exists(path):
+            module.fail_json(msg=f"hash_paths entry {path} does not exist")
+        shared.update(tree_digests(path, os.path.basename(path.rstrip("/"))))
+
+    names = [i["name"] for i in params["images"]]
+    filters = [{"Name": "tag-key", "Values": ["hpc:input-hash"]}]
+    filters.append({"Name": f"tag:{IMAGE_TAG}", "Values": names})
+    if params["cluster"]:
+        filters.append({"Name": f"tag:{CLUSTER_TAG}", "Values": [params["cluster"]]})
+    baked = planner.images(Owners=["self"], Filters=filters)
+
+    plan = []
+    for image in params["images"]:
+        template = image["template"]
+        if not os.path.exists(template):
+            module.fail_json(msg=f"The template of image {image['name']} does not exist: {template}")
+        files = dict(shared)
+        files.update(tree_digests(template, "template"))
+        for index, var_file in enumerate(image["var_files"]):
+            if not os.path.isfile(var_file):
+                module.fail_json(msg=f"Variable file {var_file} of image {image['name']} does not exist")
+            files[f"var_file{index}/{os.path.basename(var_file)}"] = file_sha256(var_file)
+        etags = dict(planner.etag(image["name"], p) for p in image["payloads"])
+        source = planner.source(image["source_ami_filter"])
+        source_id = source["ImageId"] if source else None
+        digest = input_hash(image=image["name"], role=image["role"], template_files=files,
+                            variables=image["variables"], payload_etags=etags, source_ami=source_id)
+        decision = decide(image["name"], digest, baked, params["cluster"], source_id)
+        plan.append(dict(
+            name=image["name"], role=image["role"], input_hash=digest, source_ami=source_id,
+            source_ami_name=source.get("Name") if source else None, template_files=files, payload_etags=etags,
+            **decision,
+        ))
+    module.exit_json(changed=False, images=plan)
+
+
+if __name__ == "__main__":
+    main()
