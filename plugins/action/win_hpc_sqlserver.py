@@ -1,0 +1,101 @@
+# -*- coding: utf-8 -*-
+# Copyright: hpcops developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Action plugin of hpcops.aws_hpc.win_hpc_sqlserver (documentation: plugins/modules/win_hpc_sqlserver.py)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ntpath
+import re
+
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _hpcpack_specs as specs
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack import (
+    HpcPlanError,
+    database_files,
+    normalise_databases,
+    plan_sqlserver,
+)
+from ansible_collections.hpcops.aws_hpc.plugins.plugin_utils._hpc_action import HpcWindowsAction
+from ansible_collections.hpcops.aws_hpc.plugins.plugin_utils._winrun import load_sql
+
+GROWTH = re.compile(r"^[0-9]+(%|KB|MB|GB|TB)?$", re.IGNORECASE)
+SQL_FILES = (
+    "probe_server",
+    "list_databases",
+    "database_users",
+    "create_database",
+    "set_login_mode",
+    "set_sa_login",
+    "ping",
+)
+
+
+def service_names(instance):
+    if instance.upper() == "MSSQLSERVER":
+        return "MSSQLSERVER", "SQLSERVERAGENT"
+    return "MSSQL$" + instance, "SQLAgent$" + instance
+
+
+class ActionModule(HpcWindowsAction):
+    SPEC = specs.SQLSERVER
+
+    def converge(self, runner, args, check_mode):
+        args = dict(args)
+        args["databases"] = normalise_databases(args.get("databases"))
+        for db in args["databases"]:
+            for key in ("data_growth", "log_growth"):
+                if not GROWTH.match(str(db[key])):
+                    raise HpcPlanError(
+                        "Database %s: %s '%s' must be a number with an optional %%, KB, MB, GB or TB suffix"
+                        % (db["name"], key, db[key])
+                    )
+        service, agent = service_names(args["instance"])
+        hpc = args.get("hpc_login")
+        scripts = [ntpath.join(hpc["scripts_path"], hpc[k]) for k in ("setup_script", "service_script")] if hpc else []
+        sql = dict((name, load_sql(name)) for name in SQL_FILES)
+        files = []
+        for db in args["databases"]:
+            files.extend(database_files(args["data_path"], db["name"]))
+        probe = runner.run(
+            "sqlserver_probe",
+            {
+                "server": args["server"],
+                "instance": args["instance"],
+                "service_name": service,
+                "agent_name": agent,
+                "volume": bool(args.get("volume")),
+                "data_path": args["data_path"],
+                "databases": [db["name"] for db in args["databases"]],
+                "files": files,
+                "hpc_user": hpc["username"] if hpc else None,
+                "scripts": scripts,
+                "sql": sql,
+            },
+        )
+        plan = plan_sqlserver(args, probe)
+        outcome = {
+            "plan": plan,
+            "databases": dict((c["object"], c["action"]) for c in plan.steps("database")),
+            "restarted": False,
+        }
+        if not plan.changed or check_mode:
+            return outcome
+        secrets = {"hpc_password": hpc["password"]} if plan.steps("hpc_user") else None
+        applied = runner.run(
+            "sqlserver_apply",
+            {
+                "server": args["server"],
+                "timeout": args["timeout"],
+                "changes": plan.changes,
+                "sql": sql,
+                "user_scripts": scripts,
+            },
+            secrets=secrets,
+            mutating=True,
+        )
+        outcome["databases"] = applied.get("databases") or {}
+        outcome["restarted"] = bool(applied.get("restarted"))
+        return outcome

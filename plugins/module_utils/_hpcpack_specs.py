@@ -1,0 +1,183 @@
+# -*- coding: utf-8 -*-
+# Copyright: hpcops developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Argument specs of the HPC Pack Windows modules, in one place (private: no compatibility promise).
+
+The module stubs in plugins/modules/ hand these to AnsibleModule (so ansible-test validate-modules
+checks them against the documentation) and the action plugins validate the task with the same dict.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+
+_CREDENTIAL = dict(
+    username=dict(type="str", required=True),
+    password=dict(type="str", required=True, no_log=True),
+    update_password=dict(type="str", choices=["always", "on_create"], default="on_create"),
+)
+
+SQLSERVER = dict(
+    argument_spec=dict(
+        server=dict(type="str", default="localhost"),
+        instance=dict(type="str", default="MSSQLSERVER"),
+        volume=dict(
+            type="dict",
+            options=dict(
+                drive_letter=dict(type="str", default="D"),
+                disk_number=dict(type="int"),
+                ebs_volume_id=dict(type="str"),
+                file_system=dict(type="str", choices=["NTFS", "ReFS"], default="NTFS"),
+                label=dict(type="str", default="SQLData"),
+            ),
+        ),
+        data_path=dict(type="str", default="D:\\SQL"),
+        data_path_identity=dict(type="str", default="NT SERVICE\\MSSQLSERVER"),
+        databases=dict(
+            type="list",
+            elements="dict",
+            options=dict(
+                name=dict(type="str", required=True),
+                data_size_mb=dict(type="int", default=1024),
+                data_growth=dict(type="str", default="50%"),
+                log_size_mb=dict(type="int", default=128),
+                log_growth=dict(type="str", default="50%"),
+            ),
+        ),
+        login_mode=dict(type="str", choices=["windows", "mixed"], default="mixed"),
+        restart_service=dict(type="bool", default=True),
+        hpc_login=dict(
+            type="dict",
+            no_log=False,
+            options=dict(
+                username=dict(type="str", required=True),
+                password=dict(type="str", required=True, no_log=True),
+                scripts_path=dict(type="str", default="C:\\ProgramData\\installdata\\SQL"),
+                setup_script=dict(type="str", default="AddDbUserForHpcSetupUser.sql"),
+                service_script=dict(type="str", default="AddDbUserForHpcService.sql"),
+            ),
+        ),
+        sa_disabled=dict(type="bool", default=True),
+        timeout=dict(type="int", default=600),
+    ),
+)
+
+HEADNODE = dict(
+    argument_spec=dict(
+        certificate=dict(
+            type="dict",
+            required=True,
+            options=dict(
+                source=dict(type="str", choices=["self_signed", "pfx", "thumbprint"], default="self_signed"),
+                common_name=dict(type="str", default="HPC Pack 2016 Communication"),
+                pfx_path=dict(type="str", default="C:\\ProgramData\\installdata\\HPCCertificate.pfx"),
+                password=dict(type="str", required=True, no_log=True),
+                src=dict(type="str"),
+                thumbprint=dict(type="str"),
+                valid_years=dict(type="int", default=5),
+                renew_days=dict(type="int", default=30),
+            ),
+            required_if=[("source", "pfx", ["src"]), ("source", "thumbprint", ["thumbprint"])],
+        ),
+        install=dict(
+            type="dict",
+            required=True,
+            options=dict(
+                setup_path=dict(type="str", default="C:\\ProgramData\\installdata\\HPC\\2016\\setup.exe"),
+                cluster_name=dict(type="str", required=True),
+                sql_server=dict(type="str", required=True),
+                sql_username=dict(type="str", required=True),
+                sql_password=dict(type="str", required=True, no_log=True),
+                catalogs=dict(
+                    type="dict",
+                    options=dict(
+                        management=dict(type="str", default="HPCManagement"),
+                        scheduler=dict(type="str", default="HPCScheduler"),
+                        reporting=dict(type="str", default="HPCReporting"),
+                        diagnostics=dict(type="str", default="HPCDiagnostics"),
+                        monitoring=dict(type="str", default="HPCMonitoring"),
+                    ),
+                ),
+                connection_options=dict(type="dict", default={}),
+                timeout=dict(type="int", default=7200),
+            ),
+        ),
+        publish_certificate=dict(
+            type="str", default="C:\\Program Files\\Microsoft HPC Pack 2016\\Data\\InstallShare\\Certificates"
+        ),
+    ),
+)
+
+CLUSTER = dict(
+    argument_spec=dict(
+        network=dict(
+            type="dict",
+            options=dict(
+                topology=dict(type="str", choices=["Enterprise"], default="Enterprise"),
+                enterprise_interface=dict(type="str"),
+                enterprise_firewall=dict(type="bool"),
+            ),
+        ),
+        job_credential=dict(type="dict", no_log=False, options=copy.deepcopy(_CREDENTIAL)),
+        install_credential=dict(type="dict", no_log=False, options=copy.deepcopy(_CREDENTIAL)),
+        members=dict(
+            type="list",
+            elements="dict",
+            default=[],
+            options=dict(
+                name=dict(type="str", required=True),
+                role=dict(
+                    type="str", choices=["Administrator", "JobAdministrator", "JobOperator", "User"], default="User"
+                ),
+            ),
+        ),
+        node=dict(
+            type="dict",
+            options=dict(
+                roles=dict(type="list", elements="str", default=[]),
+                state=dict(type="str", choices=["online", "offline"]),
+            ),
+        ),
+    ),
+)
+
+COMPUTENODE = dict(
+    argument_spec=dict(
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        headnode=dict(type="str", required=True),
+        share=dict(type="str"),
+        certificate_dir=dict(type="str", default="C:\\ProgramData\\installdata\\certificates"),
+        public_certificate=dict(type="str", default="HpcHnPublicCert.cer"),
+        pfx_file=dict(type="str", default="HPCCertificate.pfx"),
+        pfx_password=dict(type="str", no_log=True),
+        setup_path=dict(type="str", default="C:\\ProgramData\\installdata\\HPC\\2016\\setup.exe"),
+        template=dict(type="str", default="Default ComputeNode Template"),
+        online=dict(type="bool", default=True),
+        register_timeout=dict(type="int", default=900),
+        drain_timeout=dict(type="int", default=3600),
+        force_after_timeout=dict(type="bool", default=True),
+        timeout=dict(type="int", default=3600),
+    ),
+    required_if=[("state", "present", ["pfx_password"])],
+)
+
+DOMAIN_MEMBERSHIP = dict(
+    argument_spec=dict(
+        domain=dict(type="str", required=True),
+        netbios_domain=dict(type="str"),
+        username=dict(type="str", required=True),
+        password=dict(type="str", required=True, no_log=True),
+        ou_path=dict(type="str"),
+        computer_account_admin=dict(type="bool", default=True),
+    ),
+)
+
+CONNECTION_CHECK = dict(
+    argument_spec=dict(
+        allow_ntlm=dict(type="bool", default=False),
+        allow_unvalidated_certificate=dict(type="bool", default=False),
+    ),
+)

@@ -1,0 +1,153 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: hpcops developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: win_hpc_cluster
+short_description: Configure an installed HPC Pack head node (network, credentials, members, node role and state)
+version_added: 0.1.0
+description:
+  - Seed 000's "Configure the HeadNode", idempotently - the network topology (Enterprise on the first interface by
+    default), the job credential (C(Set-HpcJobCredential)) and install credential (C(Set-HpcClusterProperty
+    -InstallCredential)),
+    cluster members with roles (C(Add-HpcMember)), the head node's roles (C(Set-HpcNode -Role)) and state
+    (C(Set-HpcNodeState)).
+  - Runs on the controller (action plugin) - one read-only PowerShell probe, one apply only when something changes.
+  - The job credential cannot be read back from HPC Pack's credential cache; the module records the user name it set
+    under
+    C(HKLM:\SOFTWARE\hpcops\aws_hpc) and sets the credential again when the name differs or
+    O(job_credential.update_password=always).
+author: hpcops developers (@hpcops)
+options:
+  network:
+    description: Network topology. Omit to leave it.
+    type: dict
+    suboptions:
+      topology:
+        description: Topology; EC2 instances have one network, so V(Enterprise).
+        type: str
+        choices: [Enterprise]
+        default: Enterprise
+      enterprise_interface:
+        description: Name of the enterprise interface (C(Get-HpcNetworkInterface)); default the first one.
+        type: str
+      enterprise_firewall:
+        description: Whether HPC Pack manages Windows Firewall on the enterprise network; omitted leaves the setting.
+        type: bool
+  job_credential:
+    description: Credential jobs run with (seed 000 - SSM C(/service-account/username) and
+                 C(/service-account/password)).
+    type: dict
+    suboptions: &cred
+      username:
+        description: Domain account, C(DOMAIN\user).
+        type: str
+        required: true
+      password:
+        description: Its password. Never returned or logged.
+        type: str
+        required: true
+      update_password:
+        description: V(always) sets the credential on every run (changed every run); V(on_create) only when the user
+                     name differs.
+        type: str
+        choices: [always, on_create]
+        default: on_create
+  install_credential:
+    description: Credential HPC Pack uses to install nodes.
+    type: dict
+    suboptions: *cred
+  members:
+    description: Cluster members; missing roles are added, others are left alone.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Domain account or group, C(DOMAIN\name).
+        type: str
+        required: true
+      role:
+        description: Cluster role.
+        type: str
+        choices: [Administrator, JobAdministrator, JobOperator, User]
+        default: User
+  node:
+    description: This head node as an HPC node.
+    type: dict
+    suboptions:
+      roles:
+        description: Roles to add (seed 000 - V(BrokerNode)); existing roles are kept.
+        type: list
+        elements: str
+        default: []
+      state:
+        description: Node state; the head node must be V(online) to accept compute nodes.
+        type: str
+        choices: [online, offline]
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Only the read-only probe is sent.
+  diff_mode:
+    support: full
+  idempotent:
+    description: A second run with the same arguments reports no change.
+    support: full
+  platform:
+    platforms: windows
+"""
+
+EXAMPLES = r"""
+- name: Configure the head node
+  hpcops.aws_hpc.win_hpc_cluster:
+    network:
+      topology: Enterprise
+    job_credential:
+      username: "{{ lookup('amazon.aws.ssm_parameter', '/service-account/username') }}"
+      password: "{{ lookup('amazon.aws.ssm_parameter', '/service-account/password') }}"
+    members:
+      - name: HPC\HPC Admins
+        role: Administrator
+    node:
+      roles: [BrokerNode]
+      state: online
+  no_log: true
+"""
+
+RETURN = r"""
+round_trips:
+  description: PowerShell round trips this task made to the host.
+  returned: always
+  type: int
+  sample: 1
+changes:
+  description: The planned (check mode) or made changes, each with its step, object and action. Never a secret.
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack_specs import CLUSTER
+
+
+def main():
+    module = AnsibleModule(supports_check_mode=True, **CLUSTER)
+    module.fail_json(msg="hpcops.aws_hpc.win_hpc_cluster runs on the controller as an action plugin")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: hpcops developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: win_hpc_computenode
+short_description: Join a Windows host to an HPC Pack cluster as a compute node, or remove it (scale-in)
+version_added: 0.1.0
+description:
+  - Seed 000's compute node steps, idempotently - the certificates copied from the head node's install share, the head
+    node's public certificate imported into C(Cert:\LocalMachine\Root), HPC Pack compute node setup pointing at the head
+    node (skipped when the C(HpcNodeManager) service exists; 0 and 3010 succeed, 3010 with RV(reboot_required), any
+    other
+    code fails with the setup log), the node template assigned to the Unapproved node and the node brought Online.
+  - O(state=absent) is scale-in - the node is taken offline without C(-Force), so its running tasks finish (drain),
+    up to
+    O(drain_timeout); then it is forced offline (O(force_after_timeout)) and removed from the cluster.
+  - The share and the scheduler are on the head node - a double hop. Run the task with C(become_method=runas) (the
+    computenode role uses C(become_flags=logon_type=new_credentials logon_flags=netcredentials_only) with the service
+    account from SSM) or over Kerberos with delegation; no credential is ever stored on the host.
+  - Runs on the controller (action plugin) - one read-only PowerShell probe, one apply only when something changes.
+author: hpcops developers (@hpcops)
+options:
+  state:
+    description: V(present) joins the cluster; V(absent) drains and removes the node.
+    type: str
+    choices: [present, absent]
+    default: present
+  headnode:
+    description: DNS name of the head node (C(headnode.<zone>)).
+    type: str
+    required: true
+  share:
+    description: Folder of the certificates on the install share; default C(\\<headnode>\REMINST\Certificates).
+    type: str
+  certificate_dir:
+    description: Local folder the certificates are copied to.
+    type: str
+    default: C:\ProgramData\installdata\certificates
+  public_certificate:
+    description: File name of the head node's public certificate on the share.
+    type: str
+    default: HpcHnPublicCert.cer
+  pfx_file:
+    description: File name of the communication certificate PFX on the share.
+    type: str
+    default: HPCCertificate.pfx
+  pfx_password:
+    description: Password of the PFX (seed 000 - SSM C(/certificate/hpc/password)); required for O(state=present).
+    type: str
+  setup_path:
+    description: Path of HPC Pack's C(setup.exe) on the host.
+    type: str
+    default: C:\ProgramData\installdata\HPC\2016\setup.exe
+  template:
+    description: Node template assigned to the node while it is Unapproved (or has no template).
+    type: str
+    default: Default ComputeNode Template
+  online:
+    description: Bring the node Online.
+    type: bool
+    default: true
+  register_timeout:
+    description: Seconds to wait for the node to register with the head node after setup.
+    type: int
+    default: 900
+  drain_timeout:
+    description: Seconds running tasks may take to finish before the node is removed.
+    type: int
+    default: 3600
+  force_after_timeout:
+    description: After O(drain_timeout), force the node offline (V(true)) or fail (V(false)).
+    type: bool
+    default: true
+  timeout:
+    description: Seconds setup may take.
+    type: int
+    default: 3600
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Only the read-only probe is sent.
+  diff_mode:
+    support: full
+  idempotent:
+    description: A second run with the same arguments reports no change.
+    support: full
+  platform:
+    platforms: windows
+"""
+
+EXAMPLES = r"""
+- name: Join the cluster
+  hpcops.aws_hpc.win_hpc_computenode:
+    headnode: headnode.hpc.internal
+    pfx_password: "{{ lookup('amazon.aws.ssm_parameter', '/certificate/hpc/password') }}"
+  become: true
+  become_method: ansible.builtin.runas
+  become_user: "{{ lookup('amazon.aws.ssm_parameter', '/service-account/username') }}"
+  become_flags: logon_type=new_credentials logon_flags=netcredentials_only
+  vars:
+    ansible_become_password: "{{ lookup('amazon.aws.ssm_parameter', '/service-account/password') }}"
+  no_log: true
+
+- name: Scale in - drain and remove this node
+  hpcops.aws_hpc.win_hpc_computenode:
+    headnode: headnode.hpc.internal
+    state: absent
+"""
+
+RETURN = r"""
+reboot_required:
+  description: Setup exited with 3010.
+  returned: always
+  type: bool
+setup_exit_code:
+  description: Exit code of setup.exe.
+  returned: when setup ran
+  type: int
+setup_log:
+  description: The newest HPC Pack setup log under C(C:\Windows\Temp).
+  returned: when setup ran
+  type: str
+forced_offline:
+  description: The node was forced offline after O(drain_timeout).
+  returned: when it happened
+  type: bool
+round_trips:
+  description: PowerShell round trips this task made to the host.
+  returned: always
+  type: int
+  sample: 1
+changes:
+  description: The planned (check mode) or made changes, each with its step, object and action. Never a secret.
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack_specs import COMPUTENODE
+
+
+def main():
+    module = AnsibleModule(supports_check_mode=True, **COMPUTENODE)
+    module.fail_json(msg="hpcops.aws_hpc.win_hpc_computenode runs on the controller as an action plugin")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: hpcops developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: win_hpc_headnode
+short_description: Certificate, unattended install and certificate publishing of an HPC Pack head node
+version_added: 0.1.0
+description:
+  - Seed 000's head node steps, idempotently - the communication certificate exported to a PFX protected by a password
+    from SSM (self-signed like HPC Pack's C(CreateCertificate.ps1), or CA-issued), HPC Pack head node unattended
+    setup with
+    the five database connection strings, and the PFX published to the install share for the compute nodes.
+  - Setup is skipped when the C(HpcScheduler) service exists. Exit code 0 is success; 3010 is success with
+    RV(reboot_required) - the headnode role then reboots with M(ansible.windows.win_reboot); any other code fails
+    with the
+    path of the setup log.
+  - Runs on the controller (action plugin) - one read-only PowerShell probe, one apply only when something changes and
+    never in check mode. Passwords travel as a SecureString parameter and never appear in results or logs; they are on
+    setup.exe's command line on the host only, as HPC Pack's unattended setup requires.
+author: hpcops developers (@hpcops)
+options:
+  certificate:
+    description: The communication certificate.
+    type: dict
+    required: true
+    suboptions:
+      source:
+        description:
+          - V(self_signed) creates one (RSA 2048, SHA256, server and client authentication) when the PFX is missing,
+            does not
+            open with the password, has another subject or expires within O(certificate.renew_days).
+          - V(thumbprint) exports a CA-issued certificate of C(Cert:\LocalMachine\My) (for example from AD CS
+            autoenrollment).
+          - V(pfx) copies a CA-issued PFX already on the host (O(certificate.src)).
+        type: str
+        choices: [self_signed, pfx, thumbprint]
+        default: self_signed
+      common_name:
+        description: Common name of a self-signed certificate.
+        type: str
+        default: HPC Pack 2016 Communication
+      pfx_path:
+        description: Where the PFX is kept on the head node; setup reads it from there.
+        type: str
+        default: C:\ProgramData\installdata\HPCCertificate.pfx
+      password:
+        description: Password of the PFX (seed 000 - SSM C(/certificate/hpc/password)).
+        type: str
+        required: true
+      src:
+        description: Path of the CA-issued PFX on the host, for O(certificate.source=pfx).
+        type: str
+      thumbprint:
+        description: Thumbprint of the CA-issued certificate, for O(certificate.source=thumbprint).
+        type: str
+      valid_years:
+        description: Validity of a self-signed certificate.
+        type: int
+        default: 5
+      renew_days:
+        description: A self-signed certificate that expires within this many days is replaced.
+        type: int
+        default: 30
+  install:
+    description: HPC Pack head node setup.
+    type: dict
+    required: true
+    suboptions:
+      setup_path:
+        description: Path of HPC Pack's C(setup.exe) on the host (baked into the image).
+        type: str
+        default: C:\ProgramData\installdata\HPC\2016\setup.exe
+      cluster_name:
+        description: Cluster name (C(-ClusterName)), the head node's DNS name in seed 000.
+        type: str
+        required: true
+      sql_server:
+        description: Data source of the SQL Server (C(mssql.<zone>)).
+        type: str
+        required: true
+      sql_username:
+        description: SQL login (seed 000 - SSM C(/sql-server/service-account/username)).
+        type: str
+        required: true
+      sql_password:
+        description: Its password (seed 000 - SSM C(/sql-server/service-account/password)).
+        type: str
+        required: true
+      catalogs:
+        description: Database names behind the five connection strings.
+        type: dict
+        suboptions:
+          management:
+            description: C(-MGMTDBCONSTR) database.
+            type: str
+            default: HPCManagement
+          scheduler:
+            description: C(-SCHDDBCONSTR) database.
+            type: str
+            default: HPCScheduler
+          reporting:
+            description: C(-RPTDBCONSTR) database.
+            type: str
+            default: HPCReporting
+          diagnostics:
+            description: C(-DIAGDBCONSTR) database.
+            type: str
+            default: HPCDiagnostics
+          monitoring:
+            description: C(-MONDBCONSTR) database.
+            type: str
+            default: HPCMonitoring
+      connection_options:
+        description: Extra connection string keywords (for example V(Encrypt) set to V(true)), added with
+                     SqlConnectionStringBuilder on the host.
+        type: dict
+        default: {}
+      timeout:
+        description: Seconds setup may take.
+        type: int
+        default: 7200
+  publish_certificate:
+    description: Folder of the install share (C(\\<headnode>\REMINST\Certificates)) the PFX is copied to; empty to skip.
+    type: str
+    default: C:\Program Files\Microsoft HPC Pack 2016\Data\InstallShare\Certificates
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Only the read-only probe is sent.
+  diff_mode:
+    support: full
+  idempotent:
+    description: A second run with the same arguments reports no change.
+    support: full
+  platform:
+    platforms: windows
+seealso:
+  - module: hpcops.aws_hpc.win_hpc_cluster
+  - module: ansible.windows.win_reboot
+"""
+
+EXAMPLES = r"""
+- name: Install the HPC Pack head node
+  hpcops.aws_hpc.win_hpc_headnode:
+    certificate:
+      password: "{{ lookup('amazon.aws.ssm_parameter', '/certificate/hpc/password') }}"
+    install:
+      cluster_name: headnode.hpc.internal
+      sql_server: mssql.hpc.internal
+      sql_username: "{{ lookup('amazon.aws.ssm_parameter', '/sql-server/service-account/username') }}"
+      sql_password: "{{ lookup('amazon.aws.ssm_parameter', '/sql-server/service-account/password') }}"
+  no_log: true
+  register: headnode_install
+
+- name: Reboot when setup asked for it (exit code 3010)
+  ansible.windows.win_reboot:
+  when: headnode_install.reboot_required
+"""
+
+RETURN = r"""
+reboot_required:
+  description: Setup exited with 3010.
+  returned: always
+  type: bool
+installed:
+  description: HPC Pack is installed (after this run, unless in check mode).
+  returned: always
+  type: bool
+setup_exit_code:
+  description: Exit code of setup.exe.
+  returned: when setup ran
+  type: int
+setup_log:
+  description: The newest HPC Pack setup log under C(C:\Windows\Temp).
+  returned: when setup ran
+  type: str
+round_trips:
+  description: PowerShell round trips this task made to the host.
+  returned: always
+  type: int
+  sample: 1
+changes:
+  description: The planned (check mode) or made changes, each with its step, object and action. Never a secret.
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack_specs import HEADNODE
+
+
+def main():
+    module = AnsibleModule(supports_check_mode=True, **HEADNODE)
+    module.fail_json(msg="hpcops.aws_hpc.win_hpc_headnode runs on the controller as an action plugin")
+
+
+if __name__ == "__main__":
+    main()

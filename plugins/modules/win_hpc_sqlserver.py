@@ -1,0 +1,224 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: hpcops developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: win_hpc_sqlserver
+short_description: Prepare the SQL Server of an HPC Pack cluster (data volume, folder, databases, logins)
+version_added: 0.1.0
+description:
+  - Makes the SQL Server host of an HPC Pack cluster ready for the head node, as seed 000 does in its user data,
+    idempotently - the data volume online and formatted (only when it is a brand-new RAW disk, so a reattached EBS
+    volume keeps its data), the data folder with FullControl for the SQL Server service, the five HPC databases
+    created with the seed's sizes and growth B(or attached) when their C(.mdf)/C(.ldf) files already exist, mixed-mode
+    authentication with a service restart only when the mode changed, the HPC database users added with HPC Pack's
+    own C(AddDbUserForHpcSetupUser.sql) and C(AddDbUserForHpcService.sql) only where missing, and the C(sa) login
+    disabled.
+  - Runs on the controller (action plugin). It sends one read-only PowerShell probe over the host's connection, plans
+    the changes in Python and sends one apply script with only those changes - none in check mode, none when nothing
+    changes. Parameters travel as JSON data; T-SQL runs with SqlClient parameters.
+  - A database whose data file exists is never created anew - it is attached (C(FOR ATTACH), or
+    C(FOR ATTACH_REBUILD_LOG) when only the data file exists). The rule is checked on the controller and again on
+    the host right before the statement.
+  - The connecting identity must be sysadmin on the instance; the sqlserver role runs this module with
+    C(become_method=runas) as C(SYSTEM), like the seed's user data.
+author: hpcops developers (@hpcops)
+options:
+  server:
+    description: Data source of the instance, as seen from the host.
+    type: str
+    default: localhost
+  instance:
+    description: Instance name; its service is C(MSSQLSERVER) (agent C(SQLSERVERAGENT)) or C(MSSQL$<instance>).
+    type: str
+    default: MSSQLSERVER
+  volume:
+    description:
+      - The data volume. Omit to leave disks alone.
+      - The disk is O(volume.disk_number), else the disk whose serial number is O(volume.ebs_volume_id), else the
+        disk already mounted as O(volume.drive_letter), else the single disk that is not the boot or system disk.
+      - An offline or read-only disk is brought online and writable; a partitioned disk without the letter gets it;
+        only a RAW disk is initialised (GPT) and formatted.
+    type: dict
+    suboptions:
+      drive_letter:
+        description: Drive letter of the data volume.
+        type: str
+        default: D
+      disk_number:
+        description: Number of the disk (C(Get-Disk)).
+        type: int
+      ebs_volume_id:
+        description: EBS volume id (V(vol-0123...)); matched against the NVMe serial number.
+        type: str
+      file_system:
+        description: File system of a newly formatted volume.
+        type: str
+        choices: [NTFS, ReFS]
+        default: NTFS
+      label:
+        description: Label of a newly formatted volume.
+        type: str
+        default: SQLData
+  data_path:
+    description: Folder of the database files.
+    type: str
+    default: D:\SQL
+  data_path_identity:
+    description: Account given FullControl (container and object inherit) on O(data_path).
+    type: str
+    default: NT SERVICE\MSSQLSERVER
+  databases:
+    description:
+      - The databases. When omitted, the five HPC Pack databases C(HPCManagement), C(HPCScheduler), C(HPCReporting),
+        C(HPCDiagnostics) and C(HPCMonitoring) with the seed's sizes and growth.
+      - Files are C(<data_path>\<name>.mdf) and C(<data_path>\<name>.ldf). Sizes apply when a database is created.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Database name.
+        type: str
+        required: true
+      data_size_mb:
+        description: Initial size of the data file in MB.
+        type: int
+        default: 1024
+      data_growth:
+        description: Growth of the data file (V(50%), V(256MB)).
+        type: str
+        default: 50%
+      log_size_mb:
+        description: Initial size of the log file in MB.
+        type: int
+        default: 128
+      log_growth:
+        description: Growth of the log file.
+        type: str
+        default: 50%
+  login_mode:
+    description: Authentication mode; V(mixed) is what HPC Pack's SQL logins need.
+    type: str
+    choices: [windows, mixed]
+    default: mixed
+  restart_service:
+    description:
+      - Restart the SQL Server service (and a running agent) when the configured mode differs from the mode in
+        effect, so the change takes effect in this run. Only then.
+    type: bool
+    default: true
+  hpc_login:
+    description:
+      - The SQL login HPC Pack connects with. Its database users are added with HPC Pack's scripts, run with
+        C(Invoke-Sqlcmd -Variable TargetAccount=<username>, PassWord=<password>), in each database where the user is
+        missing.
+      - Omit to skip.
+    type: dict
+    suboptions:
+      username:
+        description: Login name (seed 000 - SSM C(/sql-server/service-account/username)).
+        type: str
+        required: true
+      password:
+        description: Its password (seed 000 - SSM C(/sql-server/service-account/password)). Never returned or logged.
+        type: str
+        required: true
+      scripts_path:
+        description: Folder holding HPC Pack's SQL scripts on the host.
+        type: str
+        default: C:\ProgramData\installdata\SQL
+      setup_script:
+        description: File name of HPC Pack's setup-user script.
+        type: str
+        default: AddDbUserForHpcSetupUser.sql
+      service_script:
+        description: File name of HPC Pack's service-user script.
+        type: str
+        default: AddDbUserForHpcService.sql
+  sa_disabled:
+    description: Disable the C(sa) login (found by its sid, so a renamed sa too); V(false) enables it.
+    type: bool
+    default: true
+  timeout:
+    description: Seconds a statement or the service restart may take.
+    type: int
+    default: 600
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Only the read-only probe is sent.
+  diff_mode:
+    support: full
+  idempotent:
+    description: A second run with the same arguments reports no change.
+    support: full
+  platform:
+    platforms: windows
+notes:
+  - "PowerShell round trips: one when nothing changes, two otherwise."
+seealso:
+  - module: hpcops.aws_hpc.win_hpc_headnode
+"""
+
+EXAMPLES = r"""
+- name: Prepare the SQL Server for HPC Pack
+  hpcops.aws_hpc.win_hpc_sqlserver:
+    volume:
+      drive_letter: D
+    data_path: D:\SQL
+    hpc_login:
+      username: "{{ lookup('amazon.aws.ssm_parameter', '/sql-server/service-account/username') }}"
+      password: "{{ lookup('amazon.aws.ssm_parameter', '/sql-server/service-account/password') }}"
+  become: true
+  become_method: ansible.builtin.runas
+  become_user: SYSTEM
+  no_log: true
+"""
+
+RETURN = r"""
+changes:
+  description: The planned (check mode) or made changes, each with its step, object and action. Never a secret.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"step": "database", "object": "HPCManagement", "action": "attach"}]
+databases:
+  description: What happened (or would happen) to each database that was missing - V(create), V(attach),
+               V(attach_rebuild_log).
+  returned: always
+  type: dict
+  sample: {"HPCManagement": "attach"}
+restarted:
+  description: Whether the SQL Server service was restarted.
+  returned: always
+  type: bool
+round_trips:
+  description: PowerShell round trips this task made to the host.
+  returned: always
+  type: int
+  sample: 1
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack_specs import SQLSERVER
+
+
+def main():
+    module = AnsibleModule(supports_check_mode=True, **SQLSERVER)
+    module.fail_json(msg="hpcops.aws_hpc.win_hpc_sqlserver runs on the controller as an action plugin")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+# win_hpc_headnode apply: certificate (self-signed like HPC Pack's CreateCertificate.ps1, exported
+# from a CA-issued one in the store, or copied from a CA-issued PFX), HPC Pack head node unattended
+# setup with the five connection strings, and the PFX published to the install share.
+function New-HpcConnectionString {
+    param ([string]$Catalog)
+    $builder = [System.Data.SqlClient.SqlConnectionStringBuilder]::new()
+    $builder['Data Source'] = $Params.install.sql_server
+    $builder['Initial Catalog'] = $Catalog
+    $builder['Integrated Security'] = $false
+    $builder['User ID'] = $Params.install.sql_username
+    $builder['Password'] = Get-HpcSecret -Name 'sql_password'
+    foreach ($option in @($Params.install.connection_options.PSObject.Properties)) {
+        $builder[$option.Name] = $option.Value
+    }
+    $builder.ConnectionString
+}
+
+function Invoke-HpcScript {
+    Assert-HpcApply
+    $pfxPath = $Params.certificate.pfx_path
+    foreach ($change in @($Params.changes)) {
+        switch ($change.step) {
+            'certificate' {
+                try {
+                    $secure = Get-HpcSecureSecret -Name 'certificate_password'
+                    New-Item -ItemType Directory -Path (Split-Path -Path $pfxPath -Parent) -Force | Out-Null
+                    switch ($change.action) {
+                        'create_self_signed' {
+                            # What HPC Pack's CreateCertificate.ps1 makes: RSA 2048, SHA256, exportable key,
+                            # digital signature + key encipherment, server and client authentication.
+                            $settings = @{
+                                Subject = 'CN={0}' -f $change.common_name
+                                CertStoreLocation = 'Cert:\LocalMachine\My'
+                                KeyExportPolicy = 'Exportable'
+                                KeySpec = 'KeyExchange'
+                                KeyLength = 2048
+                                HashAlgorithm = 'SHA256'
+                                KeyUsage = @('DigitalSignature', 'KeyEncipherment')
+                                TextExtension = @('2.5.29.37={text}1.3.6.1.5.5.7.3.1,1.3.6.1.5.5.7.3.2')
+                                NotAfter = (Get-Date).AddYears([int]$change.valid_years)
+                            }
+                            $cert = New-SelfSignedCertificate @settings
+                            Export-PfxCertificate -Cert $cert -FilePath $pfxPath -Password $secure -Force | Out-Null
+                        }
+                        'export' {
+                            $cert = Get-Item -LiteralPath ('Cert:\LocalMachine\My\{0}' -f $change.thumbprint)
+                            Export-PfxCertificate -Cert $cert -FilePath $pfxPath -Password $secure -Force | Out-Null
+                        }
+                        'copy' {
+                            Copy-Item -LiteralPath $change.src -Destination $pfxPath -Force
+                        }
+                    }
+                }
+                catch {
+                    Stop-HpcStep -Step ('{0} the communication certificate' -f $change.action) -Object $pfxPath -Cause $_
+                }
+            }
+            'install' {
+                $arguments = [System.Collections.Generic.List[string]]::new()
+                $arguments.Add('-unattend')
+                $arguments.Add('-HeadNode')
+                $arguments.Add('-ClusterName:' + (ConvertTo-HpcArgument -Value $Params.install.cluster_name))
+                $arguments.Add('-SSLPfxFilePath:' + (ConvertTo-HpcArgument -Value $pfxPath))
+                $arguments.Add('-SSLPfxFilePassword:' + (ConvertTo-HpcArgument -Value (Get-HpcSecret -Name 'certificate_password')))
+                foreach ($switch in @($Params.install.switches)) {
+                    $arguments.Add(('-{0}:' -f $switch.name) + (ConvertTo-HpcArgument -Value (New-HpcConnectionString -Catalog $switch.catalog)))
+                }
+                try {
+                    $outcome = Invoke-HpcSetup -SetupPath $change.setup_path -Arguments $arguments -TimeoutSeconds $Params.install.timeout
+                }
+                catch {
+                    Stop-HpcStep -Step 'run HPC Pack head node setup' -Object $change.setup_path -Cause $_
+                }
+                $Result.install = $outcome
+                if ($outcome.ExitCode -ne 0 -and $outcome.ExitCode -ne 3010) {
+                    # The controller turns the exit code into the error message (with the log path).
+                    $Result.changed = $true
+                    return
+                }
+            }
+            'publish' {
+                try {
+                    Copy-Item -LiteralPath $change.src -Destination $change.object -Force
+                }
+                catch {
+                    Stop-HpcStep -Step 'publish the certificate to the install share as' -Object $change.object -Cause $_
+                }
+            }
+        }
+        Add-HpcDone -Step $change.step -Object $change.object
+    }
+}

@@ -1,0 +1,2 @@
+-- hpcops.aws_hpc: the instance answers.
+SELECT 1 AS ready;

@@ -1,0 +1,407 @@
+"""Contract tests of the HPC Pack action plugins against a scripted Windows host.
+
+Each module is driven the way the task executor drives it; what crosses the connection is checked
+(which script, which parameters, which secrets, how many round trips), and the host answers with
+fixtures shaped like the cmdlets' output (tests/unit/fixtures/hpcpack/).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from scripted_host import (
+    ClusterHost,
+    ComputeNodeHost,
+    DomainHost,
+    HeadNodeHost,
+    SqlServerHost,
+    fixture,
+    run_action,
+)
+
+from ansible_collections.hpcops.aws_hpc.plugins.action.win_hpc_cluster import ActionModule as ClusterAction
+from ansible_collections.hpcops.aws_hpc.plugins.action.win_hpc_computenode import ActionModule as ComputeAction
+from ansible_collections.hpcops.aws_hpc.plugins.action.win_hpc_domain_membership import ActionModule as DomainAction
+from ansible_collections.hpcops.aws_hpc.plugins.action.win_hpc_headnode import ActionModule as HeadAction
+from ansible_collections.hpcops.aws_hpc.plugins.action.win_hpc_sqlserver import ActionModule as SqlAction
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack import HPC_DATABASES
+
+SQL_PASSWORD = "Sql-Secret.9f2Kq~Lx"
+CERT_PASSWORD = "Cert-Secret.7Hs2~pQ"
+SERVICE_PASSWORD = "Svc-Secret.3Jd8~zR"
+SECRETS = (SQL_PASSWORD, CERT_PASSWORD, SERVICE_PASSWORD)
+
+SQL_ARGS = {
+    "volume": {"drive_letter": "D"},
+    "hpc_login": {"username": "hpcsql", "password": SQL_PASSWORD},
+}
+HEAD_ARGS = {
+    "certificate": {"password": CERT_PASSWORD},
+    "install": {
+        "cluster_name": "headnode.hpc.internal",
+        "sql_server": "mssql.hpc.internal",
+        "sql_username": "hpcsql",
+        "sql_password": SQL_PASSWORD,
+    },
+}
+CLUSTER_ARGS = {
+    "network": {"topology": "Enterprise"},
+    "job_credential": {"username": "HPC\\hpcservice", "password": SERVICE_PASSWORD},
+    "install_credential": {"username": "HPC\\hpcservice", "password": SERVICE_PASSWORD},
+    "members": [{"name": "HPC\\HPC Admins", "role": "Administrator"}],
+    "node": {"roles": ["BrokerNode"], "state": "online"},
+}
+COMPUTE_ARGS = {"headnode": "headnode.hpc.internal", "pfx_password": CERT_PASSWORD}
+DOMAIN_ARGS = {"domain": "hpc.example.com", "username": "HPC\\joiner", "password": SERVICE_PASSWORD}
+
+
+def no_secret(*things):
+    text = json.dumps(things, default=str)
+    for secret in SECRETS:
+        assert secret not in text
+
+
+# ------------------------------------------------------------------------------ sqlserver
+
+
+def test_sqlserver_first_run_creates_then_second_run_changes_nothing():
+    host = SqlServerHost(fixture("sqlserver_fresh"))
+    first = run_action(SqlAction, SQL_ARGS, host)
+    assert first["changed"] is True, first
+    assert first["round_trips"] == 2
+    assert first["databases"] == {name: "create" for name in HPC_DATABASES}
+    assert first["restarted"] is True
+    steps = [c["step"] for c in first["changes"]]
+    assert steps[:4] == ["volume", "volume", "folder", "folder_acl"]
+    assert "initialize_and_format" in [c["action"] for c in first["changes"]]
+    assert host.restarts == 1
+    assert host.state["sql"]["sa_disabled"] is True
+
+    calls_before = host.round_trips
+    second = run_action(SqlAction, SQL_ARGS, host)
+    assert second["changed"] is False, second["changes"]
+    assert second["round_trips"] == 1
+    assert host.round_trips - calls_before == 1
+    assert host.mutating_calls() == ["sqlserver_apply"]
+    assert host.restarts == 1
+    no_secret(first, second, host.calls)
+
+
+def test_sqlserver_reattached_volume_is_never_formatted_and_databases_are_attached():
+    host = SqlServerHost(fixture("sqlserver_reattached"))
+    result = run_action(SqlAction, SQL_ARGS, host)
+    assert result["changed"] is True
+    actions = [(c["step"], c["action"]) for c in result["changes"]]
+    assert ("volume", "initialize_and_format") not in actions
+    assert ("volume", "online") in actions and ("volume", "assign_letter") in actions
+    # The data folder is on the volume that is still offline at probe time: the host decides, with the same rule.
+    assert all(c["action"] == "create_or_attach" for c in result["changes"] if c["step"] == "database")
+    assert [s["mode"] for s in host.sql_statements].count("create") == 0
+    assert result["databases"]["HPCManagement"] == "attach"
+    assert result["databases"]["HPCMonitoring"] == "attach_rebuild_log"  # only its .mdf survived
+    again = run_action(SqlAction, SQL_ARGS, host)
+    assert again["changed"] is False, again["changes"]
+
+
+def test_sqlserver_files_on_a_mounted_volume_are_attached_never_created():
+    state = fixture("sqlserver_reattached")
+    host = SqlServerHost(state)
+    # The volume is already mounted as D: with the files (an instance that rebooted).
+    disk = host.state["volume"]["disks"][1]
+    disk.update(IsOffline=False, IsReadOnly=False, DriveLetters=["D"])
+    host.state["volume"]["volumes"].append({"DriveLetter": "D", "FileSystem": "NTFS"})
+    host._refresh_visible()
+    check = run_action(SqlAction, SQL_ARGS, host, check_mode=True, diff=True)
+    planned = {c["object"]: c["action"] for c in check["changes"] if c["step"] == "database"}
+    assert planned == {
+        "HPCManagement": "attach",
+        "HPCScheduler": "attach",
+        "HPCReporting": "attach",
+        "HPCDiagnostics": "attach",
+        "HPCMonitoring": "attach_rebuild_log",
+    }
+    assert check["diff"]["before"]["databases"]["HPCManagement"] == "absent"
+    assert host.mutating_calls() == []
+    result = run_action(SqlAction, SQL_ARGS, host)
+    assert sorted(result["databases"].values()) == ["attach"] * 4 + ["attach_rebuild_log"]
+    assert all(s["mode"] != "create" for s in host.sql_statements)
+
+
+def test_sqlserver_log_file_without_data_file_fails_naming_the_database():
+    host = SqlServerHost(fixture("sqlserver_reattached"))
+    host.disk_files = {"D:\\SQL\\HPCScheduler.ldf"}
+    disk = host.state["volume"]["disks"][1]
+    disk.update(IsOffline=False, IsReadOnly=False, DriveLetters=["D"])
+    host.state["volume"]["volumes"].append({"DriveLetter": "D", "FileSystem": "NTFS"})
+    host.state["folder"] = {"exists": True, "rules": fixture("sqlserver_reattached")["_disk_acl"]}
+    host._refresh_visible()
+    result = run_action(SqlAction, SQL_ARGS, host)
+    assert result["failed"] is True
+    assert "database HPCScheduler" in result["msg"] and "HPCScheduler.ldf" in result["msg"]
+    assert host.mutating_calls() == []
+
+
+def test_sqlserver_restart_only_when_the_mode_changes():
+    state = fixture("sqlserver_fresh")
+    state["sql"].update(integrated_only=0, login_mode_configured=2)
+    host = SqlServerHost(state)
+    result = run_action(SqlAction, SQL_ARGS, host)
+    assert result["changed"] is True
+    assert result["restarted"] is False and host.restarts == 0
+    assert not [c for c in result["changes"] if c["step"] in ("login_mode", "service_restart")]
+
+
+def test_sqlserver_configured_but_not_effective_mode_restarts_without_rewriting():
+    state = fixture("sqlserver_fresh")
+    state["sql"].update(integrated_only=1, login_mode_configured=2)
+    host = SqlServerHost(state)
+    result = run_action(SqlAction, SQL_ARGS, host)
+    steps = [c["step"] for c in result["changes"]]
+    assert "login_mode" not in steps and "service_restart" in steps
+    assert host.restarts == 1
+
+
+def test_sqlserver_unreachable_instance_names_the_server_and_cause():
+    state = fixture("sqlserver_fresh")
+    state["sql"].update(reachable=False, error="A network-related or instance-specific error occurred")
+    host = SqlServerHost(state)
+    result = run_action(SqlAction, SQL_ARGS, host)
+    assert result["failed"] is True
+    assert result["msg"].startswith("Failed to connect to SQL Server localhost")
+    assert "network-related" in result["msg"]
+
+
+def test_sqlserver_missing_hpc_scripts_fail_before_any_change():
+    host = SqlServerHost(fixture("sqlserver_fresh"))
+    host.scripts_present = False
+    result = run_action(SqlAction, SQL_ARGS, host)
+    assert result["failed"] is True
+    assert "AddDbUserForHpcSetupUser.sql" in result["msg"]
+    assert host.mutating_calls() == []
+
+
+def test_sqlserver_host_error_is_scrubbed_of_secrets():
+    host = SqlServerHost(fixture("sqlserver_fresh"))
+
+    def leaky_apply(params, secrets):
+        raise __import__("scripted_host").HostError(
+            "Failed to add HPC database user hpcsql to HPCManagement: Incorrect syntax near '{}'".format(
+                secrets["hpc_password"]
+            )
+        )
+
+    host.sqlserver_apply = leaky_apply
+    result = run_action(SqlAction, SQL_ARGS, host)
+    assert result["failed"] is True
+    assert "HPCManagement" in result["msg"] and "********" in result["msg"]
+    no_secret(result)
+
+
+# ------------------------------------------------------------------------------- headnode
+
+
+@pytest.mark.parametrize(("exit_code", "reboot"), [(0, False), (3010, True)])
+def test_headnode_install_success_codes(exit_code, reboot):
+    host = HeadNodeHost(fixture("headnode_fresh"), exit_code=exit_code)
+    result = run_action(HeadAction, HEAD_ARGS, host)
+    assert result.get("failed") is not True, result
+    assert result["changed"] is True
+    assert result["reboot_required"] is reboot
+    assert result["setup_exit_code"] == exit_code
+    assert [c["step"] for c in result["changes"]] == ["certificate", "install", "publish"]
+    assert host.state["publish"]["Exists"] is True
+    second = run_action(HeadAction, HEAD_ARGS, host)
+    assert second["changed"] is False and second["round_trips"] == 1
+    assert second["reboot_required"] is False
+    no_secret(result, second, host.calls)
+
+
+def test_headnode_install_other_exit_code_fails_with_the_log_path():
+    host = HeadNodeHost(fixture("headnode_fresh"), exit_code=1603)
+    result = run_action(HeadAction, HEAD_ARGS, host)
+    assert result["failed"] is True
+    assert "exit code 1603" in result["msg"]
+    assert "HpcSetupLog-20240101-101010.txt" in result["msg"]
+    assert host.state["service"] is None
+    no_secret(result, host.calls)
+
+
+def test_headnode_skips_setup_when_hpcscheduler_exists():
+    state = fixture("headnode_fresh")
+    state["service"] = {"Name": "HpcScheduler", "Status": "Running"}
+    host = HeadNodeHost(state, exit_code=1603)
+    result = run_action(HeadAction, HEAD_ARGS, host)
+    assert "install" not in [c["step"] for c in result["changes"]]
+    assert result.get("failed") is not True
+
+
+def test_headnode_ca_issued_certificate_from_the_store():
+    state = fixture("headnode_fresh")
+    state["certificate"]["store"] = {
+        "Found": True,
+        "HasPrivateKey": True,
+        "Exportable": True,
+        "Subject": "CN=headnode.hpc.internal",
+    }
+    host = HeadNodeHost(state)
+    args = dict(HEAD_ARGS, certificate={"password": CERT_PASSWORD, "source": "thumbprint", "thumbprint": "ab cd 12"})
+    result = run_action(HeadAction, args, host, check_mode=True)
+    cert = [c for c in result["changes"] if c["step"] == "certificate"]
+    assert cert[0]["action"] == "export" and cert[0]["thumbprint"] == "ABCD12"
+
+
+# -------------------------------------------------------------------------------- cluster
+
+
+def test_cluster_first_run_then_noop():
+    host = ClusterHost(fixture("cluster_installed"))
+    first = run_action(ClusterAction, CLUSTER_ARGS, host, diff=True)
+    assert first["changed"] is True
+    network = next(c for c in first["changes"] if c["step"] == "network")
+    assert network["enterprise_interface"] == "Ethernet"  # the first interface, as seed 000
+    assert first["diff"]["after"]["node"]["state"] == "online"
+    assert host.state["node"]["NodeState"] == "Online"
+    assert "BrokerNode" in host.state["node"]["NodeRole"]
+    second = run_action(ClusterAction, CLUSTER_ARGS, host)
+    assert second["changed"] is False, second["changes"]
+    assert second["round_trips"] == 1
+    no_secret(first, second, host.calls)
+
+
+def test_cluster_unknown_interface_names_it():
+    host = ClusterHost(fixture("cluster_installed"))
+    args = dict(CLUSTER_ARGS, network={"topology": "Enterprise", "enterprise_interface": "Ethernet 9"})
+    result = run_action(ClusterAction, args, host)
+    assert result["failed"] is True and "Ethernet 9" in result["msg"] and "Ethernet 2" in result["msg"]
+
+
+# ---------------------------------------------------------------------------- computenode
+
+
+def test_computenode_join_then_noop_then_scale_in():
+    host = ComputeNodeHost(fixture("computenode_fresh"))
+    first = run_action(ComputeAction, COMPUTE_ARGS, host)
+    assert first["changed"] is True, first
+    assert [c["step"] for c in first["changes"]] == [
+        "certificate_copy",
+        "certificate_copy",
+        "root_certificate",
+        "install",
+        "node_template",
+        "node_state",
+    ]
+    assert host.state["node"]["NodeState"] == "Online"
+    assert host.state["node"]["Template"] == "Default ComputeNode Template"
+    second = run_action(ComputeAction, COMPUTE_ARGS, host)
+    assert second["changed"] is False, second["changes"]
+    assert second["round_trips"] == 1
+    gone = run_action(ComputeAction, dict(COMPUTE_ARGS, state="absent"), host)
+    assert gone["changed"] is True and gone["changes"][0]["action"] == "drain_and_remove"
+    again = run_action(ComputeAction, dict(COMPUTE_ARGS, state="absent"), host)
+    assert again["changed"] is False
+    no_secret(first, second, gone, host.calls)
+
+
+def test_computenode_3010_reboot_then_finishes():
+    host = ComputeNodeHost(fixture("computenode_fresh"), exit_code=3010)
+    first = run_action(ComputeAction, COMPUTE_ARGS, host)
+    assert first["reboot_required"] is True
+    host.reboot()
+    host.exit_code = 0
+    second = run_action(ComputeAction, COMPUTE_ARGS, host)
+    assert [c["step"] for c in second["changes"]] == ["node_template", "node_state"]
+    assert run_action(ComputeAction, COMPUTE_ARGS, host)["changed"] is False
+
+
+def test_computenode_unreachable_share_explains_the_double_hop():
+    state = fixture("computenode_fresh")
+    state["certificates"]["share"] = {
+        name: {"Exists": False, "Sha256": None} for name in state["certificates"]["share"]
+    }
+    state["certificates"]["share_error"] = "Access is denied"
+    host = ComputeNodeHost(state)
+    result = run_action(ComputeAction, COMPUTE_ARGS, host)
+    assert result["failed"] is True
+    assert "HpcHnPublicCert.cer" in result["msg"] and "Access is denied" in result["msg"]
+    assert "runas" in result["msg"]
+
+
+@pytest.mark.parametrize("exit_code", [1, 1603])
+def test_computenode_other_exit_codes_fail(exit_code):
+    host = ComputeNodeHost(fixture("computenode_fresh"), exit_code=exit_code)
+    result = run_action(ComputeAction, COMPUTE_ARGS, host)
+    assert result["failed"] is True and f"exit code {exit_code}" in result["msg"] and "log.txt" in result["msg"]
+
+
+# --------------------------------------------------------------------------------- domain
+
+
+def test_domain_join_reboot_then_computer_account_admin():
+    host = DomainHost(fixture("domain_workgroup"))
+    first = run_action(DomainAction, DOMAIN_ARGS, host)
+    assert first["changed"] is True and first["reboot_required"] is True
+    host.reboot()
+    second = run_action(DomainAction, DOMAIN_ARGS, host)
+    assert [c["object"] for c in second["changes"]] == ["HPC\\EC2AMAZ-CN07$"]
+    third = run_action(DomainAction, DOMAIN_ARGS, host)
+    assert third["changed"] is False and third["round_trips"] == 1
+    no_secret(first, second, third, host.calls)
+
+
+def test_domain_other_domain_is_refused():
+    state = fixture("domain_workgroup")
+    state.update(PartOfDomain=True, Domain="corp.example.com")
+    result = run_action(DomainAction, DOMAIN_ARGS, DomainHost(state))
+    assert result["failed"] is True and "corp.example.com" in result["msg"] and "hpc.example.com" in result["msg"]
+
+
+# ------------------------------------------------------------------- across every module
+
+ALL = [
+    (SqlAction, SQL_ARGS, lambda: SqlServerHost(fixture("sqlserver_fresh"))),
+    (HeadAction, HEAD_ARGS, lambda: HeadNodeHost(fixture("headnode_fresh"))),
+    (ClusterAction, CLUSTER_ARGS, lambda: ClusterHost(fixture("cluster_installed"))),
+    (ComputeAction, COMPUTE_ARGS, lambda: ComputeNodeHost(fixture("computenode_fresh"))),
+    (
+        ComputeAction,
+        dict(COMPUTE_ARGS, state="absent"),
+        lambda: ComputeNodeHost(
+            dict(
+                fixture("computenode_fresh"),
+                service={"Name": "HpcNodeManager"},
+                node={"NetBiosName": "EC2AMAZ-CN07", "NodeState": "Online", "NodeHealth": "OK", "Template": "T"},
+            )
+        ),
+    ),
+    (DomainAction, DOMAIN_ARGS, lambda: DomainHost(fixture("domain_workgroup"))),
+]
+
+
+@pytest.mark.parametrize(("action", "args", "make_host"), ALL)
+def test_check_mode_sends_no_mutating_script(action, args, make_host):
+    host = make_host()
+    before = json.dumps(host.state, sort_keys=True, default=str)
+    result = run_action(action, args, host, check_mode=True, diff=True)
+    assert result.get("failed") is not True, result
+    assert result["changed"] is True
+    assert host.mutating_calls() == [] and host.check_mode_violations == []
+    assert host.round_trips == 1
+    assert json.dumps(host.state, sort_keys=True, default=str) == before
+    assert "before" in result["diff"] and "after" in result["diff"]
+
+
+@pytest.mark.parametrize(("action", "args", "make_host"), ALL)
+def test_no_secret_in_results_parameters_or_log_lines(action, args, make_host, monkeypatch):
+    from ansible.utils.display import Display
+
+    lines = []
+    monkeypatch.setattr(Display, "display", lambda self, msg, *a, **k: lines.append(msg))
+    monkeypatch.setattr(Display(), "verbosity", 5)
+    host = make_host()
+    result = run_action(action, args, host)
+    for call in host.calls:
+        # secrets only ever travel in sensitive_parameters, never in the JSON parameters
+        assert all(secret not in json.dumps(call["params"]) for secret in SECRETS)
+    no_secret(result, lines)
+    assert any("hpcops.aws_hpc: running PowerShell" in line for line in lines)
