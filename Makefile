@@ -8,6 +8,12 @@ BIN := $(abspath $(VENV))/bin
 LAB := .lab
 COLLECTION_LINK := $(LAB)/collections/ansible_collections/hpcops/aws_hpc
 LAB_STAMP := $(VENV)/.lab-$(shell cat requirements/lab.txt | sha256sum | cut -c1-16)
+# aws-parallelcluster pins versions of attrs/packaging that ansible-lint and molecule cannot use,
+# so `pcluster` lives in a venv of its own.
+PCLUSTER_VENV := .venv-pcluster
+PCLUSTER_STAMP := $(PCLUSTER_VENV)/.stamp-$(shell cat requirements/pcluster.txt | sha256sum | cut -c1-16)
+# Debian packages of the lab: Packer (bakery), Slurm + munge + sshd (the ParallelCluster stand-in).
+LAB_DEBS := packer slurm-wlm munge openssh-server
 TEST_STAMP := $(VENV)/.test-$(shell cat requirements/lab.txt requirements/test.txt | sha256sum | cut -c1-16)
 # Everything lab-facing runs with the lab's AWS settings (endpoint on 127.0.0.1, test credentials).
 LAB_ENV = set -a && source $(LAB)/env && set +a && export PATH="$(BIN):$$PATH" &&
@@ -21,16 +27,23 @@ help:
 	@echo "make test      set everything up and run every test"
 
 ## ---------------------------------------------------------------- setup
-setup: $(LAB_STAMP) $(COLLECTION_LINK)
+setup: $(LAB_STAMP) $(PCLUSTER_STAMP) $(COLLECTION_LINK)
 
 setup-test: setup $(TEST_STAMP)
 
 $(LAB_STAMP): requirements/lab.txt
-	PYTHON=$(PYTHON) bash lab/debian-deps.sh
+	PYTHON=$(PYTHON) bash lab/debian-deps.sh $(LAB_DEBS)
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/lab.txt
 	rm -f $(VENV)/.lab-*
+	touch $@
+
+$(PCLUSTER_STAMP): requirements/pcluster.txt
+	test -x $(PCLUSTER_VENV)/bin/python || $(PYTHON) -m venv $(PCLUSTER_VENV)
+	$(PCLUSTER_VENV)/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PCLUSTER_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/pcluster.txt
+	rm -f $(PCLUSTER_VENV)/.stamp-*
 	touch $@
 
 $(TEST_STAMP): $(LAB_STAMP) requirements/test.txt
@@ -50,11 +63,11 @@ lab-up: setup
 	$(VENV)/bin/python lab/labctl.py up
 
 lab: lab-up
-	$(LAB_ENV) bash lab/run-site.sh
+	$(LAB_ENV) bash lab/run.sh
 
 lab-down:
-	@if [ -x $(VENV)/bin/python ]; then $(VENV)/bin/python lab/labctl.py down; \
-	 else python3 lab/labctl.py down; fi
+	@py=$(VENV)/bin/python; [ -x $$py ] || py=python3; \
+	 $$py lab/slurmlab.py down; $$py lab/labctl.py down
 
 ## ---------------------------------------------------------------- tests
 test: setup-test lab-up

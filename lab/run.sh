@@ -1,26 +1,54 @@
 #!/usr/bin/env bash
-# `make lab`: run the main job, site.yml, against the embedded lab and print what now exists.
+# `make lab`: the main job against the embedded lab, then a summary of what now exists.
+#   1. playbooks/bake.yml     bakes every image with real Packer into the lab endpoint
+#   2. site.yml               provisions the cluster (its tiers launch from the baked images)
+#   3. lab/slurmlab.py up     a real Slurm cluster on network-namespace hosts, standing in for the
+#                             one ParallelCluster would build (moto answers only its dry run)
+#   4. playbooks/workload.yml the hello-world job on that cluster, its output read back from S3
 # Expects the lab environment (.lab/env) to be exported, as the Makefile does.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 : "${AWS_ENDPOINT_URL:?the lab environment is not loaded: run make lab}"
 
-log=.lab/site.log
-echo "lab: running ansible-playbook site.yml -i inventories/lab (log: $log)"
-ansible-playbook site.yml -i inventories/lab "$@" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
-if [ "$status" -ne 0 ]; then
-  echo "lab: site.yml failed (exit $status); see $log" >&2
-  exit "$status"
-fi
+step() {  # step NAME LOG COMMAND...: run a step, its output in LOG, and stop with its tail on failure
+  local name=$1 log=$2
+  shift 2
+  echo "lab: $name (log: $log)"
+  if ! "$@" > "$log" 2>&1; then
+    tail -40 "$log" >&2
+    echo "lab: $name failed; see $log" >&2
+    exit 1
+  fi
+  sed -n '/PLAY RECAP/,$p' "$log" | sed '/^$/d'
+}
+
+changed_in() {  # the sum of changed= over a log's PLAY RECAP lines
+  awk '/PLAY RECAP/{recap=1; next} recap && /changed=/{for(i=1;i<=NF;i++) if ($i ~ /^changed=/){split($i,a,"="); s+=a[2]}} END{print s+0}' "$1"
+}
+
+step "baking the images (playbooks/bake.yml)" .lab/bake.log ansible-playbook playbooks/bake.yml -i inventories/lab "$@"
+step "provisioning the cluster (site.yml)" .lab/site.log ansible-playbook site.yml -i inventories/lab "$@"
+echo "lab: starting the Slurm stand-in cluster (lab/slurmlab.py up)"
+python lab/slurmlab.py up --inventory inventories/lab
+step "running the hello-world job (playbooks/workload.yml)" .lab/workload.log \
+  ansible-playbook playbooks/workload.yml -i inventories/lab -i .lab/slurm/inventory.yml "$@"
 
 echo
 echo "================================ lab summary ================================"
-if [ -f .lab/summary.txt ]; then
-  cat .lab/summary.txt
-fi
-changed=$(awk '/PLAY RECAP/{recap=1; next} recap && /changed=/{for(i=1;i<=NF;i++) if ($i ~ /^changed=/){split($i,a,"="); s+=a[2]}} END{print s+0}' "$log")
-echo "tasks changed in this run: $changed (a second 'make lab' reports 0)"
-echo "AWS settings of the lab: source .lab/env   (then: aws ec2 describe-instances, boto3, ...)"
+[ -f .lab/summary.txt ] && cat .lab/summary.txt
+[ -f .lab/bake-manifest.json ] && python -c '
+import json, sys
+m = json.load(open(".lab/bake-manifest.json"))
+for key in ("built", "skipped", "retired"):
+    items = m.get(key) or []
+    names = ", ".join(i.get("image", "?") + " " + i.get("image_id", "") for i in items) if items else "none"
+    print(f"images {key}: {names}")
+'
+echo "job output read back from S3:"
+sed -n '/Show the outputs read back from S3/,/^$/p' .lab/workload.log | grep -E '^ +- ' | sed 's/^ *- /  job /' \
+  || echo "  (none found in .lab/workload.log)"
+echo "tasks changed: bake $(changed_in .lab/bake.log), site $(changed_in .lab/site.log), workload $(changed_in .lab/workload.log)"
+echo "(a second 'make lab' reports 0 for bake and site; the workload submits a new job each run)"
+echo "AWS settings of the lab: source .lab/env   (then the AWS CLI or boto3 against it)"
 echo "stop everything the lab started: make lab-down"

@@ -45,7 +45,8 @@ def _default(option: dict) -> str:
         return "**required**"
     if "default" not in option:
         return ""
-    return "`" + _cell(yaml.safe_dump(option["default"], default_flow_style=True).strip().removesuffix("...").strip()) + "`"
+    dumped = yaml.safe_dump(option["default"], default_flow_style=True).strip().removesuffix("...").strip()
+    return "`" + _cell(dumped) + "`"
 
 
 def load_roles() -> dict[str, dict]:
@@ -99,7 +100,8 @@ def problems(roles: dict[str, dict]) -> list[str]:
             if name not in options:
                 found.append(f"roles/{role}: default {name} is not in meta/argument_specs.yml")
             elif "default" in options[name] and options[name]["default"] != value:
-                found.append(f"roles/{role}: {name} defaults to {value!r} but the spec says {options[name]['default']!r}")
+                spec_default = options[name]["default"]
+                found.append(f"roles/{role}: {name} defaults to {value!r} but the spec says {spec_default!r}")
         for name in options:
             if not name.startswith(f"{role}_"):
                 found.append(f"roles/{role}: variable {name} must be prefixed with {role}_")
