@@ -77,7 +77,7 @@ test: setup-test lab-up
 lint: setup-test
 	$(BIN)/yamllint --strict .
 	$(BIN)/ruff check .
-	$(BIN)/ansible-lint --profile production --offline
+	PATH="$(BIN):$$PATH" ansible-lint --profile production --offline
 
 unit: setup-test
 	$(BIN)/pytest -q tests/unit
