@@ -389,6 +389,16 @@ def up(args: argparse.Namespace) -> int:  # noqa: PLR0912, PLR0915 - the bring-u
     if state:
         print("slurmlab: the running cluster differs from the wanted one (or is incomplete): recreating it")
         down(args)
+    else:
+        foreign = sorted(name for name in existing_netns() if name.startswith("hpcslurm-"))
+        if foreign or subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True, check=False).returncode == 0:
+            # Not ours (no state here): another checkout's lab, or one whose state was lost. Never
+            # tear down what this checkout did not make.
+            sys.exit(
+                f"slurmlab: a Slurm lab is already up on this machine (bridge {BRIDGE}, namespaces "
+                f"{', '.join(foreign) or 'none'}) but {STATE_FILE} does not record it: run `make lab-down` "
+                "in the checkout that started it"
+            )
 
     STATE.mkdir(parents=True, exist_ok=True)
     for sub in ("etc", "run", "log", "ctld", "spool", "jobs"):
