@@ -14,7 +14,7 @@ mkdir -p "$dest"
   tar -C "$root" --null -T - -cf - | tar -C "$dest" -xf -
 # The collections this one depends on (doc fragments, module_utils), from the installed
 # `ansible` package, where ansible-test looks for them: beside this collection.
-site=$(python -c 'import ansible_collections.amazon, os; print(os.path.dirname(os.path.dirname(ansible_collections.amazon.__file__)))')
+site=$(python -c 'import ansible, os; print(os.path.dirname(os.path.dirname(ansible.__file__)))')
 for ns in amazon community ansible; do
   ln -s "$site/ansible_collections/$ns" "$work/ansible_collections/$ns"
 done
