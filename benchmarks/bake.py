@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark the AMI bakery (playbooks/bake.yml) with real Packer against the lab endpoint.
 
 Measures in one run, as wall time of the whole ``ansible-playbook playbooks/bake.yml``:
@@ -50,7 +49,7 @@ def lab_env() -> dict[str, str]:
     if env_file.exists():
         for line in env_file.read_text().splitlines():
             if line.startswith("export "):
-                key, _, value = line[len("export "):].partition("=")
+                key, _sep, value = line[len("export "):].partition("=")
                 env[key] = value
     env.update({k: v for k, v in os.environ.items() if k.startswith("AWS_") and os.environ.get("AWS_ENDPOINT_URL")})
     if not env.get("AWS_ENDPOINT_URL"):
@@ -151,7 +150,7 @@ def print_table(report: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--check-targets", action="store_true", help="exit 2 when a target is missed")
     args = parser.parse_args(argv)

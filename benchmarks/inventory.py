@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark the hpcops.aws_hpc.hpc_ec2 inventory against amazon.aws.aws_ec2 and a bare boto3 paginate.
 
 Populates an EC2 endpoint with N instances tagged like real clusters (hpc:cluster, hpc:role across
@@ -219,7 +218,7 @@ def measure(argv: list[str], env: dict[str, str], output: Path) -> dict:
     with output.open("wb") as out, (output.parent / (output.name + ".err")).open("wb") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
+        _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
@@ -367,7 +366,7 @@ def print_table(report: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--instances", type=int, default=10_000, help="number of instances (default 10000)")
     parser.add_argument("--endpoint-url", help="EC2 endpoint to use (default: start an own moto_server)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -297,7 +297,7 @@ def sinfo_states() -> dict[str, str]:
     )
     states = {}
     for line in result.stdout.splitlines():
-        node, _, state = line.partition(" ")
+        node, _sep, state = line.partition(" ")
         states[node] = state.strip()
     return states
 

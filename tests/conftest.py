@@ -40,7 +40,7 @@ def read_lab_env() -> dict[str, str]:
     if env_file.exists():
         for line in env_file.read_text().splitlines():
             if line.startswith("export "):
-                key, _, value = line[len("export "):].partition("=")
+                key, _sep, value = line[len("export "):].partition("=")
                 env[key] = value
     if os.environ.get("AWS_ENDPOINT_URL"):
         env.update({k: v for k, v in os.environ.items() if k.startswith("AWS_")})

@@ -4,40 +4,6 @@
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
-from ansible.errors import AnsibleError, AnsibleOptionsError, AnsibleParserError
-from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
-
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import (
-    BOTO3_IMPORT_ERROR,
-    HAS_BOTO3,
-    AWSConfigError,
-    client,
-    make_session,
-)
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._inventory import (
-    HOSTVARS_LEVELS,
-    InventoryOptionError,
-    LeanParserFactory,
-    build_filters,
-    build_records,
-    cache_payload,
-    instances_of,
-    options_fingerprint,
-    records_from_cache,
-    validate_ansible_host,
-    validate_hostnames,
-    validate_regions,
-)
-
-try:
-    import botocore.exceptions
-    import botocore.session
-except ImportError:  # pragma: no cover - reported in parse()
-    pass
-
 DOCUMENTATION = r"""
 name: hpc_ec2
 short_description: EC2 inventory of HPC clusters, grouped by C(hpc:role) and platform
@@ -64,7 +30,7 @@ description:
   - The same file works against real AWS and against the embedded lab; the lab only sets
     C(AWS_ENDPOINT_URL).
 author:
-  - hpcops developers
+  - hpcops developers (@hpcops)
 requirements:
   - boto3 >= 1.28
   - botocore >= 1.31
@@ -208,6 +174,41 @@ compose:
 # ansible_shell_type: powershell
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible.errors import AnsibleError, AnsibleOptionsError, AnsibleParserError
+from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import (
+    BOTO3_IMPORT_ERROR,
+    HAS_BOTO3,
+    AWSConfigError,
+    client,
+    make_session,
+)
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._inventory import (
+    HOSTVARS_LEVELS,
+    InventoryOptionError,
+    LeanParserFactory,
+    build_filters,
+    build_records,
+    cache_payload,
+    instances_of,
+    options_fingerprint,
+    records_from_cache,
+    validate_ansible_host,
+    validate_hostnames,
+    validate_regions,
+)
+
+try:
+    import botocore.exceptions
+    import botocore.session
+except ImportError:  # pragma: no cover - reported in parse()
+    pass
+
+
 NAME = "hpcops.aws_hpc.hpc_ec2"
 FILE_SUFFIXES = (".hpc_ec2.yml", ".hpc_ec2.yaml")
 FILE_NAMES = ("hpc_ec2.yml", "hpc_ec2.yaml")
@@ -313,9 +314,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         clients = {}
         for region in regions:
             try:
-                clients[region] = client("ec2", region=region, endpoint_url=settings["endpoint_url"],
-                                              session=settings["session"], retry_mode="standard",
-                                        max_attempts=settings["max_attempts"])
+                clients[region] = client(
+                    "ec2",
+                    region=region,
+                    endpoint_url=settings["endpoint_url"],
+                    session=settings["session"],
+                    retry_mode="standard",
+                    max_attempts=settings["max_attempts"],
+                )
             except botocore.exceptions.BotoCoreError as exc:
                 raise AnsibleParserError("hpc_ec2: cannot create the EC2 client for %s: %s" % (region, exc)) from exc
 

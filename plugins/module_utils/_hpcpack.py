@@ -668,4 +668,4 @@ def plan_domain_membership(options, probe):
 
 
 def connection_strings_keys():
-    return [switch for switch, _ in CONNECTION_STRING_SWITCHES]
+    return [switch for switch, _catalog in CONNECTION_STRING_SWITCHES]

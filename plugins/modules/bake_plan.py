@@ -249,7 +249,8 @@ class Planner:
 
 
 def main():
-    payload_spec = dict(bucket=dict(type="str", required=True), key=dict(type="str", required=True))
+    # `key` is an S3 object key, not a secret.
+    payload_spec = dict(bucket=dict(type="str", required=True), key=dict(type="str", required=True, no_log=False))
     filter_spec = dict(name=dict(type="str", required=True),
                        owners=dict(type="list", elements="str", default=["amazon"]))
     image_spec = dict(

@@ -316,8 +316,8 @@ class Runner:
         result["steps"] = output.steps
         if command == "validate":
             if proc.returncode != 0:
-                result.update(failed=True, msg=validate_message(name, template, proc.returncode,
-                                                                 "\n".join(output.messages)))
+                message = validate_message(name, template, proc.returncode, "\n".join(output.messages))
+                result.update(failed=True, msg=message)
             return result
         result["artifacts"] = output.amis()
         for amis in result["artifacts"].values():

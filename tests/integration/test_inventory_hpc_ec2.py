@@ -135,7 +135,7 @@ def hostvars(inventory, name):
 
 def test_groups_hostvars_and_two_regions(run, fleet):
     ids = fleet["ids"]
-    inventory, _ = run({"regions": [REGION, OTHER_REGION], "cluster": fleet["cluster"]})
+    inventory, _plugin = run({"regions": [REGION, OTHER_REGION], "cluster": fleet["cluster"]})
 
     names = sorted(inventory.hosts)
     # CN-DUP is claimed twice: both computenodes are named by their instance ids
@@ -170,14 +170,14 @@ def test_groups_hostvars_and_two_regions(run, fleet):
 
 
 def test_state_filter_is_overridable(run, fleet):
-    inventory, _ = run({"regions": [REGION], "cluster": fleet["cluster"],
+    inventory, _plugin = run({"regions": [REGION], "cluster": fleet["cluster"],
                         "filters": {"instance-state-name": ["terminated"]}})
     assert sorted(inventory.hosts) == ["slurm-gone"]
 
 
 def test_hostnames_and_ansible_host_options(run, fleet):
     ids = fleet["ids"]
-    inventory, _ = run({"regions": [REGION], "cluster": fleet["cluster"], "hostnames": ["instance-id"],
+    inventory, _plugin = run({"regions": [REGION], "cluster": fleet["cluster"], "hostnames": ["instance-id"],
                         "ansible_host": ["public_ip_address", "private_dns_name"]})
     assert ids["sql"] in inventory.hosts and "SQL-01" not in inventory.hosts
     sql = hostvars(inventory, ids["sql"])
@@ -186,7 +186,7 @@ def test_hostnames_and_ansible_host_options(run, fleet):
     assert stopped["ansible_host"] in (stopped.get("ec2_private_ip_address"),) or stopped["ansible_host"].endswith(
         ".internal")
 
-    inventory, _ = run({"regions": [REGION], "cluster": fleet["cluster"],
+    inventory, _plugin = run({"regions": [REGION], "cluster": fleet["cluster"],
                         "hostnames": ["private-ip-address"], "ansible_host": []})
     sql_ip = [n for n in inventory.hosts if hostvars(inventory, n)["ec2_instance_id"] == ids["sql"]]
     assert sql_ip and sql_ip[0].count(".") == 3
@@ -194,7 +194,7 @@ def test_hostnames_and_ansible_host_options(run, fleet):
 
 
 def test_compose_groups_and_keyed_groups(run, fleet):
-    inventory, _ = run({
+    inventory, _plugin = run({
         "regions": [REGION], "cluster": fleet["cluster"],
         "compose": {"cost_center": "ec2_tags.CostCenter | default('none')", "templ": "ec2_tags.Templ | default('')"},
         "groups": {"big_memory": "ec2_instance_type.startswith('r5')"},
@@ -213,7 +213,7 @@ def test_cache_round_trip_makes_no_aws_call(run, fleet, tmp_path, monkeypatch):
     options = {"regions": [REGION], "cluster": fleet["cluster"], "cache": True,
                "cache_plugin": "jsonfile", "cache_connection": str(tmp_path / "cache"),
                "cache_timeout": 600}
-    first, _ = run(options, cache=True)
+    first, _plugin = run(options, cache=True)
     files = list((tmp_path / "cache").iterdir())
     assert len(files) == 1
     stored = json.loads(files[0].read_text())
@@ -225,7 +225,7 @@ def test_cache_round_trip_makes_no_aws_call(run, fleet, tmp_path, monkeypatch):
         raise AssertionError("the cached parse called AWS")
 
     monkeypatch.setattr(botocore.endpoint.Endpoint, "make_request", no_network)
-    second, _ = run(options, cache=True)
+    second, _plugin = run(options, cache=True)
     assert sorted(second.hosts) == sorted(first.hosts)
     for group in ("sqlserver", "headnode", "computenode", "pcluster", "windows", "linux"):
         assert members(second, group) == members(first, group)
@@ -240,12 +240,12 @@ def test_cache_round_trip_makes_no_aws_call(run, fleet, tmp_path, monkeypatch):
 
 
 def test_full_hostvars_level(run, fleet):
-    inventory, _ = run({"regions": [REGION], "cluster": fleet["cluster"], "hostvars_level": "full"})
+    inventory, _plugin = run({"regions": [REGION], "cluster": fleet["cluster"], "hostvars_level": "full"})
     sql = hostvars(inventory, "SQL-01")
     assert sql["ec2_vpc_id"].startswith("vpc-")
     assert isinstance(sql["ec2_network_interfaces"], list)
     assert sql["ec2_tags"]["CostCenter"] == "HPC-Ops"
-    lean, _ = run({"regions": [REGION], "cluster": fleet["cluster"]})
+    lean, _plugin = run({"regions": [REGION], "cluster": fleet["cluster"]})
     assert sorted(inventory.hosts) == sorted(lean.hosts)
     assert "ec2_vpc_id" not in hostvars(lean, "SQL-01")
 

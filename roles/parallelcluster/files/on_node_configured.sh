@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # OnNodeConfigured action of the hpcops.aws_hpc compute nodes. ParallelCluster runs it as root on
 # every compute node once the node is configured (Scheduling/SlurmQueues/CustomActions); the lab
 # runs it over SSH on its stand-in hosts. Argument 1: the cluster name.

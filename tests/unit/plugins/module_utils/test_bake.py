@@ -32,8 +32,11 @@ def ami(image_id, date, *, name="computenode", digest="h1", state="available", c
 def test_input_hash_is_stable_and_order_independent():
     digest = _bake.input_hash(**BASE)
     assert len(digest) == 64
-    reordered = dict(BASE, template_files=dict(reversed(list(BASE["template_files"].items()))),
-                     variables=dict(reversed(list(BASE["variables"].items()))))
+    reordered = {
+        **BASE,
+        "template_files": dict(reversed(list(BASE["template_files"].items()))),
+        "variables": dict(reversed(list(BASE["variables"].items()))),
+    }
     assert _bake.input_hash(**reordered) == digest
 
 

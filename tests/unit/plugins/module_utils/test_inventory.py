@@ -114,7 +114,7 @@ def test_validate_ansible_host_rejects(value):
 def test_validate_regions(regions, default, expected):
     result = inv.validate_regions(regions, default)
     assert result == expected
-    assert all(type(r) is str for r in result)
+    assert all(r.__class__ is str for r in result)  # exactly str: no template-trust tag subclass
 
 
 @pytest.mark.parametrize(("regions", "default", "fragment"), [
@@ -132,7 +132,7 @@ def test_validate_regions_drops_str_subclasses():
     class Tagged(str):
         pass
 
-    assert type(inv.validate_regions([Tagged("eu-west-1")])[0]) is str
+    assert inv.validate_regions([Tagged("eu-west-1")])[0].__class__ is str
 
 
 def test_options_fingerprint_is_stable_and_sensitive():

@@ -43,7 +43,7 @@ def test_accepted(connection, options):
 
 
 def test_explicit_allowances():
-    problems, _ = check_connection(
+    problems, _facts = check_connection(
         "winrm",
         dict(GOOD_WINRM, transport=["ntlm"], server_cert_validation="ignore"),
         allow_ntlm=True,

@@ -8,6 +8,8 @@ No network, no AWS.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,8 @@ SPEC = yaml.safe_load((FIXTURES / "minimal.spec.yml").read_text())
 @pytest.fixture
 def fake(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_PCLUSTER_STATE", str(tmp_path))
+    # The fake's shebang is `#!/usr/bin/env python`: this interpreter's directory comes first.
+    monkeypatch.setenv("PATH", os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
     for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(key, raising=False)
 
