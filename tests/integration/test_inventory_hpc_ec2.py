@@ -171,14 +171,14 @@ def test_groups_hostvars_and_two_regions(run, fleet):
 
 def test_state_filter_is_overridable(run, fleet):
     inventory, _plugin = run({"regions": [REGION], "cluster": fleet["cluster"],
-                        "filters": {"instance-state-name": ["terminated"]}})
+                              "filters": {"instance-state-name": ["terminated"]}})
     assert sorted(inventory.hosts) == ["slurm-gone"]
 
 
 def test_hostnames_and_ansible_host_options(run, fleet):
     ids = fleet["ids"]
     inventory, _plugin = run({"regions": [REGION], "cluster": fleet["cluster"], "hostnames": ["instance-id"],
-                        "ansible_host": ["public_ip_address", "private_dns_name"]})
+                              "ansible_host": ["public_ip_address", "private_dns_name"]})
     assert ids["sql"] in inventory.hosts and "SQL-01" not in inventory.hosts
     sql = hostvars(inventory, ids["sql"])
     assert sql["ansible_host"]  # moto gives running instances a public IP
@@ -187,7 +187,7 @@ def test_hostnames_and_ansible_host_options(run, fleet):
         ".internal")
 
     inventory, _plugin = run({"regions": [REGION], "cluster": fleet["cluster"],
-                        "hostnames": ["private-ip-address"], "ansible_host": []})
+                              "hostnames": ["private-ip-address"], "ansible_host": []})
     sql_ip = [n for n in inventory.hosts if hostvars(inventory, n)["ec2_instance_id"] == ids["sql"]]
     assert sql_ip and sql_ip[0].count(".") == 3
     assert all("ansible_host" not in hostvars(inventory, n) for n in inventory.hosts)
