@@ -74,7 +74,8 @@ options:
   dry_run:
     description:
       - Only validate with C(pcluster ... --dryrun true) and report what would change; never create, update or
-        delete. The result then has C(changed=false) and RV(would_change) says whether a real run would change something.
+        delete. The result then has C(changed=false) and RV(would_change) says whether a real run would
+        change something.
       - For environments where ParallelCluster cannot really create the cluster (for example an endpoint that
         answers EC2 but not every service a cluster stack needs).
     type: bool

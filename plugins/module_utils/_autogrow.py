@@ -1,0 +1,384 @@
+# -*- coding: utf-8 -*-
+# Copyright: hpcops developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The autogrow policy: how many compute nodes to start or stop (private: not a public API).
+
+Pure Python, no I/O, deterministic: the same inputs always give the same decision. The module
+``hpc_autogrow`` (one reconcile step), the long-running service (roles/autogrow_service) and the
+simulator (benchmarks/autogrow_sim.py) all call :func:`decide`.
+
+Inputs
+  * the queue, summarised by :func:`summarize_queue` from the pending jobs (nodes or cores each);
+  * the nodes, each a :class:`Node` with a state: ``busy`` (running work, or draining),
+    ``idle`` (running, no work, since ``since``), ``starting`` (started, not yet serving),
+    ``stopped`` (a stopped warm-pool instance that can be started);
+  * a :class:`Config`: min/max nodes, warm and cold boot times, idle timeout, per-second billing
+    with a minimum per start, the optional end-of-billing-hour rule.
+
+Rules (in this order)
+  1. Scale out by the queue's unmet demand at once: pending nodes minus idle and starting nodes,
+     capped by ``max_nodes`` in service, raised to ``min_nodes``. Stopped warm-pool nodes are
+     started first (about a minute), the rest is launched fresh (cold boot).
+  2. Scale in only idle nodes the queue does not need: never a busy or draining node, never below
+     ``min_nodes``. An idle node is stopped once it has been idle for the idle window, which by
+     default is the cost of getting it back - one warm boot, billed, and at least the billing
+     minimum (the ski-rental break-even: keeping an idle node longer costs more than restarting
+     it). A node that has run less than the billing minimum since its start is not stopped (that
+     time is paid anyway). With ``end_of_hour`` (the seed's rule, for hourly billing) a node is
+     stopped only in the last ``hour_window_s`` of a billed hour.
+  3. ``recheck_at`` says when the next stop can become due, so an event-driven caller knows when
+     to ask again.
+
+Cost: O(n log n) in the number of nodes for the decision; O(jobs) to summarise the queue.
+"""
+
+from __future__ import annotations
+
+BUSY = "busy"
+IDLE = "idle"
+STARTING = "starting"
+STOPPED = "stopped"
+STATES = (BUSY, IDLE, STARTING, STOPPED)
+
+HOUR = 3600.0
+
+
+class PolicyError(ValueError):
+    """A configuration value is wrong; the message names it."""
+
+
+class Node(object):
+    """One compute node as the policy sees it.
+
+    ``since``: when it became idle (idle nodes). ``billed_since``: when its current billing period
+    began (the start or launch), for the billing minimum and the end-of-hour rule.
+    ``warm``: a stopped node that can be started from the warm pool.
+    """
+
+    __slots__ = ("billed_since", "node_id", "since", "state", "warm")
+
+    def __init__(self, node_id, state, since=None, billed_since=None, warm=True):
+        if state not in STATES:
+            raise PolicyError("node %s: state must be one of %s, got %r" % (node_id, ", ".join(STATES), state))
+        self.node_id = node_id
+        self.state = state
+        self.since = since
+        self.billed_since = billed_since
+        self.warm = warm
+
+    def __repr__(self):
+        return "Node(%r, %r)" % (self.node_id, self.state)
+
+
+class QueueSummary(object):
+    """What the policy needs from the queue: pending nodes (satisfiable jobs), job counts."""
+
+    __slots__ = ("largest_job_nodes", "pending_jobs", "pending_nodes", "unsatisfiable_jobs")
+
+    def __init__(self, pending_nodes=0, pending_jobs=0, unsatisfiable_jobs=0, largest_job_nodes=0):
+        self.pending_nodes = pending_nodes
+        self.pending_jobs = pending_jobs
+        self.unsatisfiable_jobs = unsatisfiable_jobs
+        self.largest_job_nodes = largest_job_nodes
+
+    def as_dict(self):
+        return {key: getattr(self, key) for key in self.__slots__}
+
+
+class Config(object):
+    """The policy's settings; see the module docstring."""
+
+    def __init__(self, *, min_nodes=0, max_nodes=16, warm_boot_s=60.0, cold_boot_s=300.0, idle_timeout_s=None,
+                 billing_min_s=60.0, end_of_hour=False, hour_window_s=300.0, use_warm_pool=True,
+                 check_interval_s=0.0, cores_per_node=1):
+        self.min_nodes = int(min_nodes)
+        self.max_nodes = int(max_nodes)
+        self.warm_boot_s = float(warm_boot_s)
+        self.cold_boot_s = float(cold_boot_s)
+        self.idle_timeout_s = None if idle_timeout_s is None else float(idle_timeout_s)
+        self.billing_min_s = float(billing_min_s)
+        self.end_of_hour = bool(end_of_hour)
+        self.hour_window_s = float(hour_window_s)
+        self.use_warm_pool = bool(use_warm_pool)
+        self.check_interval_s = float(check_interval_s)
+        self.cores_per_node = int(cores_per_node)
+        self.validate()
+
+    def validate(self):
+        if self.min_nodes < 0:
+            raise PolicyError("min_nodes must be 0 or more, got %d" % self.min_nodes)
+        if self.max_nodes < 1 or self.max_nodes < self.min_nodes:
+            raise PolicyError("max_nodes must be at least 1 and at least min_nodes (%d), got %d"
+                              % (self.min_nodes, self.max_nodes))
+        for name in ("warm_boot_s", "cold_boot_s", "billing_min_s", "hour_window_s", "check_interval_s"):
+            if getattr(self, name) < 0:
+                raise PolicyError("%s must be 0 or more, got %r" % (name, getattr(self, name)))
+        if self.idle_timeout_s is not None and self.idle_timeout_s < 0:
+            raise PolicyError("idle_timeout_s must be 0 or more, got %r" % self.idle_timeout_s)
+        if self.cores_per_node < 1:
+            raise PolicyError("cores_per_node must be at least 1, got %d" % self.cores_per_node)
+        if self.end_of_hour and not 0 < self.hour_window_s <= HOUR:
+            raise PolicyError("hour_window_s must be within (0, 3600] with end_of_hour, got %r" % self.hour_window_s)
+
+    @property
+    def idle_window_s(self):
+        """The idle time after which a node is stopped (derived from the restart cost by default)."""
+        if self.idle_timeout_s is not None:
+            return self.idle_timeout_s
+        boot = self.warm_boot_s if self.use_warm_pool else self.cold_boot_s
+        return max(boot, self.billing_min_s)
+
+    def as_dict(self):
+        data = dict(vars(self))
+        data["idle_window_s"] = self.idle_window_s
+        return data
+
+
+class Decision(object):
+    __slots__ = ("demand", "in_service", "launch", "reasons", "recheck_at", "start", "stop")
+
+    def __init__(self, start, launch, stop, *, recheck_at, demand, in_service, reasons):
+        self.start = start
+        self.launch = launch
+        self.stop = stop
+        self.recheck_at = recheck_at
+        self.demand = demand
+        self.in_service = in_service
+        self.reasons = reasons
+
+    @property
+    def changed(self):
+        return bool(self.start or self.launch or self.stop)
+
+    def as_dict(self):
+        return {
+            "start": list(self.start),
+            "launch": self.launch,
+            "stop": list(self.stop),
+            "recheck_at": self.recheck_at,
+            "demand": self.demand,
+            "in_service": self.in_service,
+            "reasons": list(self.reasons),
+        }
+
+
+def job_nodes(job, cores_per_node=1):
+    """Nodes one pending job needs: ``nodes`` when given, else ``cores`` over ``cores_per_node``."""
+    nodes = job.get("nodes") or 0
+    cores = job.get("cores") or 0
+    by_cores = -(-int(cores) // cores_per_node) if cores else 0
+    return max(int(nodes), by_cores, 1)
+
+
+def summarize_queue(jobs, max_nodes, cores_per_node=1):
+    """Summarise pending jobs (dicts with ``nodes`` and/or ``cores``); O(jobs).
+
+    A job that needs more than ``max_nodes`` can never run and is counted as unsatisfiable
+    instead of growing the fleet for it.
+    """
+    pending_nodes = 0
+    pending_jobs = 0
+    unsatisfiable = 0
+    largest = 0
+    for job in jobs:
+        need = job_nodes(job, cores_per_node)
+        if need > max_nodes:
+            unsatisfiable += 1
+            continue
+        pending_jobs += 1
+        pending_nodes += need
+        largest = max(largest, need)
+    return QueueSummary(pending_nodes, pending_jobs, unsatisfiable, largest)
+
+
+def _stop_due(node, now, config, window):
+    """When ``node`` (idle) may be stopped: idle window, billing minimum, end-of-hour rule."""
+    since = node.since if node.since is not None else now
+    due = since + window
+    billed = node.billed_since if node.billed_since is not None else since
+    due = max(due, billed + config.billing_min_s)
+    if config.end_of_hour:
+        # stop only within the last hour_window_s of a billed hour
+        elapsed = due - billed
+        into_hour = elapsed % HOUR
+        if into_hour < HOUR - config.hour_window_s:
+            due += (HOUR - config.hour_window_s) - into_hour
+    return due
+
+
+def decide(now, queue, nodes, config):  # noqa: PLR0912 - the rules, in order
+    """Decide which nodes to start, how many to launch fresh and which to stop; see the docstring."""
+    busy = 0
+    starting = 0
+    idle = []
+    stopped = []
+    for node in nodes:
+        state = node.state
+        if state == BUSY:
+            busy += 1
+        elif state == IDLE:
+            idle.append(node)
+        elif state == STARTING:
+            starting += 1
+        elif node.warm:
+            stopped.append(node)
+    in_service = busy + len(idle) + starting
+    reasons = []
+    demand = queue.pending_nodes
+    shortfall = max(0, demand - len(idle) - starting)
+    grow = min(shortfall, max(0, config.max_nodes - in_service))
+    if shortfall > grow:
+        reasons.append("capped: %d more nodes wanted, max_nodes %d reached" % (shortfall - grow, config.max_nodes))
+    if in_service + grow < config.min_nodes:
+        grow = config.min_nodes - in_service
+        reasons.append("min_nodes: keep %d in service" % config.min_nodes)
+    start = []
+    launch = 0
+    if grow > 0:
+        if config.use_warm_pool and stopped:
+            stopped.sort(key=lambda node: str(node.node_id))
+            start = [node.node_id for node in stopped[:grow]]
+        launch = grow - len(start)
+        reasons.append("grow: %d pending nodes, %d idle, %d starting -> start %d warm, launch %d"
+                       % (demand, len(idle), starting, len(start), launch))
+    stop = []
+    recheck_at = None
+    if grow == 0 and idle:
+        # idle nodes the queue will use are kept; the rest stop when due, longest idle first
+        spare = len(idle) - min(len(idle), demand)
+        spare = min(spare, in_service - config.min_nodes)
+        if spare > 0:
+            window = config.idle_window_s
+            candidates = sorted(((_stop_due(node, now, config, window), str(node.node_id), node) for node in idle),
+                                key=lambda item: (item[0], item[1]))
+            for due, _unused, node in candidates[:spare]:
+                if due <= now:
+                    stop.append(node.node_id)
+                elif recheck_at is None or due < recheck_at:
+                    recheck_at = due
+            if stop:
+                reasons.append("shrink: %d idle longer than %.0f s" % (len(stop), window))
+    return Decision(start, launch, stop, recheck_at=recheck_at, demand=demand, in_service=in_service, reasons=reasons)
+
+
+# ------------------------------------------------------------------ presets (policy and baselines)
+POLICIES = ("autogrow", "static", "idle-timeout-600", "hpcpack-autogrowshrink", "end-of-hour")
+
+
+def preset(name, max_nodes, *, cold_boot_s=300.0, warm_boot_s=60.0, min_nodes=0, check_interval_s=None):
+    """The :class:`Config` of a named policy; the baselines are faithful to what they stand for.
+
+    * ``autogrow``: this policy (warm pool, idle window from the restart cost, polls every 30 s).
+    * ``static``: ``max_nodes`` always in service.
+    * ``idle-timeout-600``: ParallelCluster's default - launch fresh on demand (cold boot), stop
+      after 600 s idle (Slurm ``SuspendTime``), reacts at once.
+    * ``hpcpack-autogrowshrink``: HPC Pack AutoGrowShrink defaults - checks every 5 minutes, grows by
+      the queue's demand (fresh nodes), shrinks nodes idle for 15 minutes (3 idle checks).
+    * ``end-of-hour``: the seed's rule - warm pool, stop idle nodes only in the last 5 minutes of a
+      billed hour.
+    """
+    if name == "autogrow":
+        return Config(min_nodes=min_nodes, max_nodes=max_nodes, warm_boot_s=warm_boot_s, cold_boot_s=cold_boot_s,
+                      use_warm_pool=True, check_interval_s=30.0 if check_interval_s is None else check_interval_s)
+    if name == "static":
+        return Config(min_nodes=max_nodes, max_nodes=max_nodes, warm_boot_s=warm_boot_s, cold_boot_s=cold_boot_s,
+                      use_warm_pool=False, idle_timeout_s=float("inf"))
+    if name == "idle-timeout-600":
+        return Config(min_nodes=min_nodes, max_nodes=max_nodes, warm_boot_s=warm_boot_s, cold_boot_s=cold_boot_s,
+                      use_warm_pool=False, idle_timeout_s=600.0, billing_min_s=0.0, check_interval_s=0.0)
+    if name == "hpcpack-autogrowshrink":
+        return Config(min_nodes=min_nodes, max_nodes=max_nodes, warm_boot_s=warm_boot_s, cold_boot_s=cold_boot_s,
+                      use_warm_pool=False, idle_timeout_s=900.0, billing_min_s=0.0, check_interval_s=300.0)
+    if name == "end-of-hour":
+        return Config(min_nodes=min_nodes, max_nodes=max_nodes, warm_boot_s=warm_boot_s, cold_boot_s=cold_boot_s,
+                      use_warm_pool=True, idle_timeout_s=0.0, end_of_hour=True, hour_window_s=300.0,
+                      check_interval_s=60.0 if check_interval_s is None else check_interval_s)
+    raise PolicyError("policy must be one of %s, got %r" % (", ".join(POLICIES), name))
+
+
+def lower_bound_node_seconds(jobs, boot_s):
+    """Hindsight lower bound on node-seconds for any policy, from ``(nodes, runtime)`` pairs.
+
+    Every job's nodes are billed while it runs (sum of nodes x runtime), and the largest job needs
+    that many nodes in service at once, each of which was booted at least once (``boot_s``: the
+    fastest boot available, billed). No policy, even one that knows the future, uses less.
+    """
+    work = 0.0
+    largest = 0
+    for nodes, runtime in jobs:
+        work += nodes * runtime
+        largest = max(largest, nodes)
+    return work + largest * boot_s
+
+
+def batches(ids, size=1000):
+    """Split ``ids`` into lists of at most ``size`` (EC2 takes at most 1,000 instance ids per call)."""
+    ids = list(ids)
+    return [ids[index:index + size] for index in range(0, len(ids), size)]
+
+
+IDLE_TAG = "hpc:idle-since"
+_SCHED_BUSY = ("busy", "draining", "drained")
+_SCHED_ABSENT = (None, "unknown", "down")
+
+
+def _epoch(value, default):
+    if value is None:
+        return default
+    if hasattr(value, "timestamp"):
+        if getattr(value, "tzinfo", None) is None:
+            import datetime  # noqa: PLC0415 - only for naive datetimes
+
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        return value.timestamp()
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def observe(instances, sched, now, cold_boot_s, name_tag="hpc:node-name"):
+    """Policy nodes from EC2 instances (DescribeInstances entries) and the scheduler's node states.
+
+    Returns ``(nodes, names, tag_idle, untag)``: the :class:`Node` list, instance id -> scheduler
+    name (tag ``name_tag``, else the short private DNS name), the instances whose idle time starts
+    now (to tag ``hpc:idle-since``) and those whose tag must go (busy again). A running instance the
+    scheduler does not know yet counts as starting until ``cold_boot_s`` after its launch, then as
+    idle. Shared by the module and the service.
+    """
+    nodes = []
+    names = {}
+    tag_idle = {}
+    untag = []
+    for instance in sorted(instances, key=lambda item: item["InstanceId"]):
+        instance_id = instance["InstanceId"]
+        tags = {tag["Key"]: tag["Value"] for tag in instance.get("Tags") or []}
+        name = tags.get(name_tag) or (instance.get("PrivateDnsName") or instance_id).split(".")[0]
+        names[instance_id] = name
+        ec2_state = (instance.get("State") or {}).get("Name")
+        launched = _epoch(instance.get("LaunchTime"), now)
+        if ec2_state in ("stopped", "stopping"):
+            nodes.append(Node(instance_id, STOPPED, warm=ec2_state == "stopped"))
+            continue
+        if ec2_state == "pending":
+            nodes.append(Node(instance_id, STARTING, billed_since=launched))
+            continue
+        view = sched.get(name)
+        state = view.get("state") if isinstance(view, dict) else view
+        if state in _SCHED_BUSY:
+            nodes.append(Node(instance_id, BUSY, billed_since=launched))
+            if IDLE_TAG in tags:
+                untag.append(instance_id)
+            continue
+        if state == "idle" or (state in _SCHED_ABSENT and now - launched >= cold_boot_s):
+            since = _epoch(view.get("idle_since"), None) if isinstance(view, dict) else None
+            if since is None:
+                since = _epoch(tags.get(IDLE_TAG), None)
+            if since is None:
+                since = now
+                tag_idle[instance_id] = "%d" % now
+            nodes.append(Node(instance_id, IDLE, since=max(since, launched), billed_since=launched))
+            continue
+        nodes.append(Node(instance_id, STARTING, billed_since=launched))
+    return nodes, names, tag_idle, untag

@@ -1,0 +1,252 @@
+"""Autogrow and the pool manager against the whole lab: the embedded AWS endpoint and the real Slurm.
+
+Mapping (lab only): the lab's Slurm compute hosts (network namespaces, always powered) stand for EC2
+instances in moto; an instance's ``hpc:node-name`` tag names its Slurm node. "Starting a node" is
+the EC2 StartInstances call in moto plus ``scontrol update state=resume`` of the mapped Slurm node;
+"stopping" is StopInstances plus ``state=drain``
+(DOWN does not stick: ReturnToService=2). Replacement instances the Auto Scaling group
+launches carry no ``hpc:node-name`` (nothing boots in moto to register), so at the end the test
+resumes the Slurm nodes itself, standing in for the new instances joining.
+
+1. autogrow (tagged pool): pending jobs start the stopped instances and resume their Slurm nodes, the
+   jobs run, idle nodes are stopped and taken down.
+2. pool manager (Auto Scaling group): after a new AMI becomes the launch template's default, the
+   rolling replacement drains compute-dy-c5large-1 in Slurm while a job runs there, waits for the
+   job, replaces it, and the job completes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+
+import boto3
+import pytest
+from conftest import ROOT, play_recap
+
+pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")]
+
+SLURM_INVENTORY = ROOT / ".lab" / "slurm" / "inventory.yml"
+SLURM_ENV = dict(os.environ, SLURM_CONF=str(ROOT / ".lab" / "slurm" / "etc" / "slurm.conf"))
+NODES = ["compute-dy-c5large-1", "compute-dy-c5large-2"]
+
+SLURMLAB = [sys.executable, str(ROOT / "lab" / "slurmlab.py")]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def slurm_cluster(ansible_env):
+    """The lab's Slurm: used when up, else brought up for this module and down afterwards."""
+    was_up = subprocess.run([*SLURMLAB, "status"], capture_output=True, check=False, env=ansible_env).returncode == 0
+    if not was_up:
+        result = subprocess.run([*SLURMLAB, "up", "--inventory", "inventories/lab", "--computes", "2"], cwd=ROOT,
+                                env=ansible_env, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+    yield
+    if not was_up:
+        subprocess.run([*SLURMLAB, "down"], cwd=ROOT, env=ansible_env, capture_output=True, check=False)
+
+
+def slurm(*argv):
+    return subprocess.run(list(argv), env=SLURM_ENV, capture_output=True, text=True, check=True).stdout
+
+
+def node_states():
+    return {
+        n["name"]: "+".join([n["state"], *n.get("state_flags", [])]).lower()
+        for n in json.loads(slurm("sinfo", "--json"))["nodes"]
+    }
+
+
+def job_state(job_id):
+    out = slurm("scontrol", "show", "job", "--oneliner", job_id)
+    return out.split("JobState=")[1].split()[0]
+
+
+def tags(resource):
+    return {t["Key"]: t["Value"] for t in resource.get("Tags") or []}
+
+
+@pytest.fixture(scope="module")
+def aws(lab_env):
+    kwargs = {
+        "region_name": lab_env.get("AWS_DEFAULT_REGION", "us-east-1"),
+        "endpoint_url": lab_env["AWS_ENDPOINT_URL"],
+    }
+    ec2, asg = boto3.client("ec2", **kwargs), boto3.client("autoscaling", **kwargs)
+    images = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["amzn2-ami-*x86_64*"]}])
+    old, new = sorted(image["ImageId"] for image in images["Images"])[:2]
+    vpc = ec2.create_vpc(CidrBlock="10.98.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.98.1.0/24")["Subnet"]["SubnetId"]
+    made = {"ec2": ec2, "asg": asg, "old": old, "new": new, "subnet": subnet, "clusters": [], "groups": [], "jobs": []}
+    yield made
+    for group in made["groups"]:
+        with contextlib.suppress(Exception):
+            asg.delete_auto_scaling_group(AutoScalingGroupName=group, ForceDelete=True)
+    for cluster in made["clusters"]:
+        live = instances(ec2, cluster)
+        if live:
+            ec2.terminate_instances(InstanceIds=[i["InstanceId"] for i in live])
+        with contextlib.suppress(Exception):
+            ec2.delete_launch_template(LaunchTemplateName=f"hpc-{cluster}-computenode")
+    with contextlib.suppress(Exception):
+        ec2.delete_subnet(SubnetId=subnet)
+    with contextlib.suppress(Exception):
+        ec2.delete_vpc(VpcId=vpc)
+    if made["jobs"]:
+        subprocess.run(["scancel", *made["jobs"]], env=SLURM_ENV, check=False, capture_output=True)
+    for node in NODES:  # leave the lab's Slurm as it was: every node up
+        subprocess.run(
+            ["scontrol", "update", f"nodename={node}", "state=resume"], env=SLURM_ENV, check=False, capture_output=True
+        )
+
+
+def instances(ec2, cluster):
+    found = []
+    for page in ec2.get_paginator("describe_instances").paginate(
+        Filters=[
+            {"Name": "tag:hpc:cluster", "Values": [cluster]},
+            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+        ]
+    ):
+        for reservation in page["Reservations"]:
+            found.extend(reservation["Instances"])
+    return found
+
+
+def base_vars(**extra):
+    values = {"hpc_aws_region": "us-east-1", "ansible_python_interpreter": sys.executable}
+    values.update(extra)
+    return json.dumps(values)
+
+
+def test_autogrow_starts_runs_and_stops(run_playbook, aws):
+    ec2 = aws["ec2"]
+    cluster = f"fleet{uuid.uuid4().hex[:8]}"
+    aws["clusters"].append(cluster)
+    name = f"hpc-{cluster}-computenode"
+    ec2.create_launch_template(
+        LaunchTemplateName=name, LaunchTemplateData={"ImageId": aws["old"], "InstanceType": "c5.large"}
+    )
+    ids = []
+    for node in NODES:
+        launched = ec2.run_instances(
+            MinCount=1,
+            MaxCount=1,
+            LaunchTemplate={"LaunchTemplateName": name},
+            SubnetId=aws["subnet"],
+            TagSpecifications=[
+                {
+                    "ResourceType": "instance",
+                    "Tags": [
+                        {"Key": "hpc:cluster", "Value": cluster},
+                        {"Key": "hpc:role", "Value": "computenode"},
+                        {"Key": "hpc:node-name", "Value": node},
+                    ],
+                }
+            ],
+        )
+        ids.append(launched["Instances"][0]["InstanceId"])
+    ec2.stop_instances(InstanceIds=ids)
+    for node in NODES:  # the pool is stopped: its Slurm nodes are drained
+        slurm("scontrol", "update", f"nodename={node}", "state=drain", "reason=lab pool stopped")
+    jobs = [slurm("sbatch", "--parsable", "-N1", "-o", "/dev/null", "--wrap", "sleep 8").strip() for _n in NODES]
+    aws["jobs"].extend(jobs)
+    time.sleep(1)
+    assert all(job_state(job) == "PENDING" for job in jobs)
+
+    step_vars = {"autogrow_cluster": cluster, "autogrow_max_nodes": 2, "autogrow_interval_s": 0}
+    check = run_playbook("-i", str(SLURM_INVENTORY), "playbooks/autogrow.yml", "--check", "-e", base_vars(**step_vars))
+    assert check.returncode == 0, check.stdout
+    assert "demand 2 nodes" in check.stdout
+    assert {i["State"]["Name"] for i in instances(ec2, cluster)} == {"stopped"}
+
+    grow = run_playbook("-i", str(SLURM_INVENTORY), "playbooks/autogrow.yml", "-e", base_vars(**step_vars))
+    assert grow.returncode == 0, grow.stdout
+    assert {i["State"]["Name"] for i in instances(ec2, cluster)} == {"running"}
+    deadline = time.time() + 90
+    while time.time() < deadline and any(job_state(job) != "COMPLETED" for job in jobs):
+        time.sleep(2)
+    assert [job_state(job) for job in jobs] == ["COMPLETED", "COMPLETED"]
+
+    # idle now: a short idle window (test setting) and no billing minimum so the test is quick
+    shrink_vars = dict(
+        step_vars, autogrow_idle_timeout=2, autogrow_billing_min_s=0, autogrow_steps=3, autogrow_interval_s=3
+    )
+    shrink = run_playbook("-i", str(SLURM_INVENTORY), "playbooks/autogrow.yml", "-e", base_vars(**shrink_vars))
+    assert shrink.returncode == 0, shrink.stdout
+    assert {i["State"]["Name"] for i in instances(ec2, cluster)} == {"stopped"}
+    states = node_states()
+    assert all("drain" in states[node] for node in NODES), states
+
+    again = run_playbook("-i", str(SLURM_INVENTORY), "playbooks/autogrow.yml", "-e", base_vars(**shrink_vars))
+    assert again.returncode == 0
+    assert play_recap(again.stdout)["localhost"]["changed"] == 0
+
+
+def test_rolling_replacement_drains_a_busy_node_and_the_job_completes(run_playbook, aws):
+    ec2, asg = aws["ec2"], aws["asg"]
+    for node in NODES:
+        subprocess.run(["scontrol", "update", f"nodename={node}", "state=resume"], env=SLURM_ENV, check=False)
+    cluster = f"fleet{uuid.uuid4().hex[:8]}"
+    aws["clusters"].append(cluster)
+    name = f"hpc-{cluster}-computenode"
+    ec2.create_launch_template(
+        LaunchTemplateName=name, LaunchTemplateData={"ImageId": aws["old"], "InstanceType": "c5.large"}
+    )
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        LaunchTemplate={"LaunchTemplateName": name, "Version": "1"},
+        MinSize=0,
+        MaxSize=4,
+        DesiredCapacity=2,
+        VPCZoneIdentifier=aws["subnet"],
+        Tags=[
+            {"Key": "hpc:cluster", "Value": cluster, "PropagateAtLaunch": True},
+            {"Key": "hpc:role", "Value": "computenode", "PropagateAtLaunch": True},
+        ],
+    )
+    aws["groups"].append(name)
+    members = sorted(
+        i["InstanceId"]
+        for i in asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]["Instances"]
+    )
+    for instance_id, node in zip(members, NODES, strict=True):
+        ec2.create_tags(Resources=[instance_id], Tags=[{"Key": "hpc:node-name", "Value": node}])
+    # a new bake: its AMI becomes the launch template's default version
+    ec2.create_launch_template_version(
+        LaunchTemplateName=name, SourceVersion="1", LaunchTemplateData={"ImageId": aws["new"]}
+    )
+    ec2.modify_launch_template(LaunchTemplateName=name, DefaultVersion="2")
+
+    job = slurm("sbatch", "--parsable", "-N1", "-w", NODES[0], "-o", "/dev/null", "--wrap", "sleep 30").strip()
+    aws["jobs"].append(job)
+    deadline = time.time() + 20
+    while job_state(job) != "RUNNING" and time.time() < deadline:
+        time.sleep(1)
+    assert job_state(job) == "RUNNING"
+
+    pool_vars = {
+        "pool_cluster": cluster,
+        "pool_batch_size": 1,
+        "pool_min_healthy_percent": 50,
+        "pool_poll_s": 3,
+        "pool_max_rounds": 40,
+        "pool_drain_timeout": 600,
+    }
+    result = run_playbook("-i", str(SLURM_INVENTORY), "playbooks/pool.yml", "-e", base_vars(**pool_vars))
+    assert result.returncode == 0, result.stdout[-4000:]
+    # drained while the job ran: a round saw it draining and still busy
+    assert re.search(rf"still\s+busy\s+\['*{NODES[0]}'*\]", result.stdout), result.stdout[-4000:]
+    assert job_state(job) == "COMPLETED"
+    # it was drained while the job ran: Slurm recorded the drain reason on the node
+    assert "hpc pool" in slurm("scontrol", "show", "node", NODES[0])
+    final = instances(ec2, cluster)
+    assert len(final) == 2
+    assert {i["ImageId"] for i in final} == {aws["new"]}
+    assert not any(tags(i).get("hpc:pool-state") for i in final)

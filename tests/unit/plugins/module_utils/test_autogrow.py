@@ -1,0 +1,136 @@
+"""Unit tests of the autogrow policy: the decision table, limits, determinism, speed (no AWS)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _autogrow as ag
+
+NOW = 10_000.0
+
+
+def q(*sizes):
+    return ag.summarize_queue([{"nodes": size} for size in sizes], max_nodes=100)
+
+
+def busy(node_id):
+    return ag.Node(node_id, ag.BUSY, billed_since=NOW - 3000)
+
+
+def idle(node_id, idle_s, billed_s=3000):
+    return ag.Node(node_id, ag.IDLE, since=NOW - idle_s, billed_since=NOW - billed_s)
+
+
+def stopped(node_id):
+    return ag.Node(node_id, ag.STOPPED, warm=True)
+
+
+def starting(node_id):
+    return ag.Node(node_id, ag.STARTING, billed_since=NOW - 10)
+
+
+CFG = ag.Config(min_nodes=0, max_nodes=4, warm_boot_s=60, cold_boot_s=600)
+
+
+@pytest.mark.parametrize(
+    ("queue", "nodes", "start", "launch", "stop"),
+    [
+        # nothing queued, nothing running: nothing to do
+        (q(), [stopped("w1")], [], 0, []),
+        # queued work starts warm-pool nodes first, sorted by id
+        (q(2), [stopped("w2"), stopped("w1"), stopped("w3")], ["w1", "w2"], 0, []),
+        # more than the warm pool holds: the rest is launched fresh
+        (q(3), [stopped("w1")], ["w1"], 2, []),
+        # capped at max_nodes in service
+        (q(9), [busy("b1"), stopped("w1")], ["w1"], 2, []),
+        # idle and starting nodes count against the demand
+        (q(2), [idle("i1", 5), starting("s1"), stopped("w1")], [], 0, []),
+        # busy nodes are never stopped, even with nothing queued
+        (q(), [busy("b1"), busy("b2")], [], 0, []),
+        # idle past the window (60 s = max(warm boot, billing minimum)) and no demand: stop
+        (q(), [idle("i1", 61), idle("i2", 30)], [], 0, ["i1"]),
+        # an idle node the queue needs is kept
+        (q(1), [idle("i1", 900), busy("b1")], [], 0, []),
+        # started less than the billing minimum ago: already paid, not stopped
+        (q(), [idle("i1", 61, billed_s=59)], [], 0, []),
+    ],
+)
+def test_decision_table(queue, nodes, start, launch, stop):
+    decision = ag.decide(NOW, queue, nodes, CFG)
+    assert decision.start == start
+    assert decision.launch == launch
+    assert decision.stop == stop
+
+
+def test_min_nodes_kept():
+    config = ag.Config(min_nodes=1, max_nodes=4)
+    decision = ag.decide(NOW, q(), [idle("i1", 5000), idle("i2", 5000)], config)
+    assert decision.stop == ["i1"]
+    decision = ag.decide(NOW, q(), [stopped("w1")], config)
+    assert decision.start == ["w1"]
+
+
+def test_end_of_hour_rule_waits_for_the_end_of_the_billed_hour():
+    config = ag.Config(max_nodes=4, idle_timeout_s=0, end_of_hour=True, hour_window_s=300)
+    early = ag.decide(NOW, q(), [idle("i1", 600, billed_s=1200)], config)
+    assert early.stop == []
+    assert early.recheck_at == NOW - 1200 + 3300
+    late = ag.decide(NOW, q(), [idle("i1", 600, billed_s=3400)], config)
+    assert late.stop == ["i1"]
+
+
+def test_recheck_at_is_when_the_next_stop_falls_due():
+    decision = ag.decide(NOW, q(), [idle("i1", 20)], CFG)
+    assert decision.stop == []
+    assert decision.recheck_at == NOW + 40
+
+
+def test_unsatisfiable_jobs_do_not_grow_the_fleet():
+    summary = ag.summarize_queue([{"nodes": 500}, {"cores": 7}], max_nodes=100, cores_per_node=2)
+    assert summary.unsatisfiable_jobs == 1
+    assert summary.pending_nodes == 4
+
+
+def test_deterministic():
+    nodes = [idle(f"i{n}", 100 + n) for n in range(50)] + [stopped(f"w{n}") for n in range(50)]
+    first = ag.decide(NOW, q(), nodes, ag.Config(max_nodes=100)).as_dict()
+    assert first == ag.decide(NOW, q(), list(reversed(nodes)), ag.Config(max_nodes=100)).as_dict()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("min_nodes", -1, "min_nodes"), ("max_nodes", 0, "max_nodes"), ("cores_per_node", 0, "cores_per_node")],
+)
+def test_config_errors_name_the_setting(field, value, message):
+    with pytest.raises(ag.PolicyError, match=message):
+        ag.Config(**{field: value})
+
+
+def test_presets_and_unknown_policy():
+    assert ag.preset("static", 8).min_nodes == 8
+    assert ag.preset("idle-timeout-600", 8).idle_window_s == 600
+    assert ag.preset("hpcpack-autogrowshrink", 8).check_interval_s == 300
+    assert ag.preset("autogrow", 8).idle_window_s == 60
+    with pytest.raises(ag.PolicyError, match="policy must be one of"):
+        ag.preset("nope", 8)
+
+
+def test_batches_of_at_most_1000_ids():
+    assert [len(batch) for batch in ag.batches(range(2500))] == [1000, 1000, 500]
+    assert ag.batches([]) == []
+
+
+def test_lower_bound():
+    assert ag.lower_bound_node_seconds([(2, 100), (4, 10)], 60) == 2 * 100 + 4 * 10 + 4 * 60
+
+
+def test_10k_jobs_1k_nodes_under_one_second():
+    jobs = [{"nodes": 1 + n % 8} for n in range(10_000)]
+    nodes = [busy(f"b{n}") for n in range(250)] + [idle(f"i{n}", n) for n in range(250)]
+    nodes += [stopped(f"w{n}") for n in range(500)]
+    started = time.perf_counter()
+    decision = ag.decide(NOW, ag.summarize_queue(jobs, 1000), nodes, ag.Config(max_nodes=1000))
+    assert time.perf_counter() - started < 1.0
+    assert len(decision.start) == 500

@@ -1,0 +1,87 @@
+"""Unit tests of the scheduler adapters: Slurm 22.05 JSON (captured in the lab) and HPC Pack REST."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _sched
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "fleet"
+
+
+def fixture(name):
+    return (FIXTURES / name).read_text()
+
+
+def test_squeue_pending_jobs_from_real_output():
+    jobs = _sched.slurm_pending_jobs(fixture("squeue_pending.json"))
+    assert len(jobs) == 1
+    assert jobs[0]["nodes"] == 2
+    assert jobs[0]["cores"] == 2
+    assert jobs[0]["submit"] > 0
+
+
+def test_squeue_empty():
+    assert _sched.slurm_pending_jobs(fixture("squeue_empty.json")) == []
+
+
+def test_sinfo_states_from_real_output():
+    nodes = _sched.slurm_nodes(fixture("sinfo_busy_drain.json"))
+    assert nodes["compute-dy-c5large-1"]["state"] == _sched.BUSY
+    assert nodes["compute-dy-c5large-2"]["state"] == _sched.DRAINING
+    idle = _sched.slurm_nodes(fixture("sinfo_idle.json"))
+    assert {node["state"] for node in idle.values()} == {_sched.IDLE}
+
+
+@pytest.mark.parametrize(
+    ("words", "state"),
+    [
+        (["IDLE"], "idle"), (["ALLOCATED"], "busy"), (["MIXED"], "busy"), (["IDLE", "DRAIN"], "drained"),
+        (["ALLOCATED", "DRAIN"], "draining"), (["DOWN"], "down"), (["IDLE", "POWERED_DOWN"], "down"), ([], "unknown"),
+    ],
+)
+def test_slurm_state_table(words, state):
+    assert _sched.slurm_node_state(words) == state
+
+
+def test_slurm_23_shapes_are_accepted():
+    data = {"jobs": [{"job_id": 9, "job_state": ["PENDING"], "node_count": {"set": True, "number": 3},
+                      "cpus": {"set": True, "number": 6}, "submit_time": {"set": True, "number": 5}}]}
+    assert _sched.slurm_pending_jobs(json.dumps(data))[0]["nodes"] == 3
+    nodes = _sched.slurm_nodes({"nodes": [{"name": "n1", "state": ["IDLE", "DRAIN"]}]})
+    assert nodes["n1"]["state"] == "drained"
+
+
+def test_drain_argv_and_bad_names():
+    assert _sched.slurm_drain_argv("compute-dy-c5large-1", "pool run x") == [
+        "scontrol", "update", "nodename=compute-dy-c5large-1", "state=drain", "reason=pool run x"]
+    with pytest.raises(_sched.SchedulerError, match="not a Slurm node name"):
+        _sched.slurm_drain_argv("n1; rm -rf /", "x")
+
+
+def test_not_json_is_named():
+    with pytest.raises(_sched.SchedulerError, match="squeue --json output is not JSON"):
+        _sched.slurm_pending_jobs("nope")
+
+
+def test_hpcpack_requests():
+    method, url, data, headers = _sched.hpcpack_request("head.example", "check_nodes_idle", ["CN-0001"])
+    assert (method, url) == ("POST", "https://head.example/HpcManager/api/auto-scale/check-nodes-idle")
+    assert json.loads(data) == ["CN-0001"]
+    assert headers["Content-Type"] == "application/json"
+    assert _sched.hpcpack_request("head", "nodes")[:3] == ("GET", "https://head/HpcManager/api/nodes", None)
+    with pytest.raises(_sched.SchedulerError, match="unknown HPC Pack REST action"):
+        _sched.hpcpack_request("head", "format_c")
+
+
+def test_hpcpack_responses():
+    assert _sched.hpcpack_grow_decision(fixture("hpcpack_grow_decision.json")) == {"": 4}
+    assert _sched.hpcpack_grow_decision(fixture("hpcpack_grow_decision_groups.json")) == {"ComputeNodes": 2, "GPU": 0}
+    idle = _sched.hpcpack_idle_nodes(fixture("hpcpack_check_nodes_idle.json"))
+    nodes = _sched.hpcpack_nodes(fixture("hpcpack_nodes.json"), idle)
+    assert {name: node["state"] for name, node in nodes.items()} == {
+        "CN-0001": "busy", "CN-0002": "idle", "CN-0003": "drained", "CN-0004": "draining", "CN-0005": "unknown"}
+    assert nodes["CN-0002"]["idle_since"] == "2026-11-23T10:15:00Z"
