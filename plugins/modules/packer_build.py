@@ -225,7 +225,6 @@ duration:
 
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -243,6 +242,7 @@ from ansible_collections.hpcops.aws_hpc.plugins.module_utils._packer import (
     secret_values,
     validate_message,
 )
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._process import stream_command
 
 
 class Runner:
@@ -292,38 +292,31 @@ class Runner:
         started = time.monotonic()
         output = BuildOutput()
         self.log(name, f"running {' '.join(argv)}")
+
+        def on_line(line):
+            text = output.feed(line)
+            if text:
+                self.log(name, text)
+
         try:
-            # argv is a list built from the module options, never a shell string.
-            proc = subprocess.Popen(  # noqa: S603
-                argv, cwd=self.cwd(template), env=self.env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, bufsize=1)
+            returncode = stream_command(argv, on_line, cwd=self.cwd(template), env=self.env,
+                                        timeout=self.params["timeout"])
         except OSError as exc:
             result.update(failed=True, msg=f"Cannot run {self.packer} for image {name}: {exc}")
             return result
-        timer = threading.Timer(self.params["timeout"], proc.kill)
-        timer.start()
-        try:
-            for line in proc.stdout:
-                text = output.feed(line)
-                if text:
-                    self.log(name, text)
-            proc.wait()
-        finally:
-            timer.cancel()
-            proc.stdout.close()
         result["duration"] = round(time.monotonic() - started, 3)
-        result["rc"] = proc.returncode
+        result["rc"] = returncode
         result["steps"] = output.steps
         if command == "validate":
-            if proc.returncode != 0:
-                message = validate_message(name, template, proc.returncode, "\n".join(output.messages))
+            if returncode != 0:
+                message = validate_message(name, template, returncode, "\n".join(output.messages))
                 result.update(failed=True, msg=message)
             return result
         result["artifacts"] = output.amis()
         for amis in result["artifacts"].values():
             result["amis"].update(amis)
-        if proc.returncode != 0:
-            msg = failure_message(name, template, proc.returncode, output)
+        if returncode != 0:
+            msg = failure_message(name, template, returncode, output)
             if result["duration"] >= self.params["timeout"]:
                 msg = f"Packer build of image {name} ({template}) stopped after the timeout of " \
                       f"{self.params['timeout']} s. {msg}"
