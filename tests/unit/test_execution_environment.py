@@ -1,0 +1,154 @@
+"""The execution environment: `ansible-builder create` makes the build context offline, and it
+carries every dependency the collection's plugins need.
+
+- every third-party module that plugins/**/*.py imports is a package of ee/requirements.txt;
+- every program the modules run (packer, pcluster) and the ssh client of the workload's head node
+  connection are installed by the build (bindep or the additional build steps);
+- meta/execution-environment.yml (what ansible-builder reads from the installed collection) names
+  the same files;
+- the collections the roles and playbooks call (by FQCN) are in ee/requirements.yml.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, VENV_BIN
+
+EE_FILE = ROOT / "execution-environment.yml"
+# import name -> distribution name (PyPI), where they differ
+DISTRIBUTIONS = {"yaml": "pyyaml", "winrm": "pywinrm", "dateutil": "python-dateutil"}
+# Programs the modules execute, and where they come from.
+PROGRAMS = {"packer": "plugins/modules/packer_build.py", "pcluster": "plugins/modules/pcluster_cluster.py"}
+# Python packages the connection plugins of the Windows hosts need (not imported by plugins/).
+CONNECTIONS = {"pywinrm", "pypsrp"}
+
+
+def requirement_names(path: Path) -> set[str]:
+    names = set()
+    for line in path.read_text().splitlines():
+        requirement = line.split("#", 1)[0].strip()
+        if requirement:
+            names.add(re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0].lower().replace("_", "-"))
+    return names
+
+
+def third_party_imports() -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "plugins").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                if top in sys.stdlib_module_names or top in {"ansible", "ansible_collections", "__future__"}:
+                    continue
+                found.setdefault(top, set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+@pytest.fixture(scope="module")
+def ee():
+    return yaml.safe_load(EE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def context(tmp_path_factory, ee):
+    """`ansible-builder create` in a copy of the definition, with a freshly built collection tarball,
+    and every proxy pointed at a closed port so that any network access would fail."""
+    work = tmp_path_factory.mktemp("ee")
+    shutil.copy(EE_FILE, work / EE_FILE.name)
+    shutil.copytree(ROOT / "ee", work / "ee")
+    build = work / ".lab" / "build"
+    env = {
+        "PATH": f"{VENV_BIN}{os.pathsep}/usr/bin:/bin",
+        "HOME": str(work),
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        **{k: "http://127.0.0.1:9" for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")},
+        "no_proxy": "",
+    }
+    subprocess.run(
+        [str(VENV_BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(build), str(ROOT)],
+        cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=300,
+    )
+    result = subprocess.run(
+        [str(VENV_BIN / "ansible-builder"), "create", "--file", EE_FILE.name, "--context", "context",
+         "--output-filename", "Containerfile"],
+        cwd=work, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return work / "context"
+
+
+def test_create_makes_the_build_context_offline(context):
+    containerfile = (context / "Containerfile").read_text()
+    assert containerfile.startswith("ARG EE_BASE_IMAGE=")
+    for name in ("requirements.txt", "requirements.yml", "bindep.txt"):
+        assert (context / "_build" / name).is_file(), name
+    assert list((context / "_build" / "collection").glob("hpcops-aws_hpc-*.tar.gz")), "the collection tarball"
+    assert "ansible-galaxy collection install --offline --no-deps" in containerfile
+    assert "aws-parallelcluster==${PCLUSTER_VERSION}" in containerfile
+    assert "releases.hashicorp.com/packer/" in containerfile and "sha256sum -c" in containerfile
+
+
+def test_every_plugin_import_is_a_listed_python_requirement():
+    listed = requirement_names(ROOT / "ee" / "requirements.txt")
+    missing = {
+        module: sorted(paths)
+        for module, paths in third_party_imports().items()
+        if DISTRIBUTIONS.get(module, module).lower() not in listed
+    }
+    assert not missing, f"imported by plugins/ but not in ee/requirements.txt: {missing}"
+    assert listed >= CONNECTIONS
+
+
+def test_python_requirements_agree_with_the_lab_pins():
+    lab = {}
+    for line in (ROOT / "requirements" / "lab.txt").read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)(?:\[[^]]*\])?==(\S+)", line)
+        if match:
+            lab[match[1].lower()] = match[2]
+    for line in (ROOT / "ee" / "requirements.txt").read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)(?:\[[^]]*\])?==(\S+)", line)
+        if match and match[1].lower() in lab:
+            assert lab[match[1].lower()] == match[2], f"{match[1]}: ee {match[2]} but lab {lab[match[1].lower()]}"
+
+
+def test_programs_the_modules_run_are_installed(ee):
+    steps = " ".join(" ".join(v) if isinstance(v, list) else v for v in ee["additional_build_steps"].values())
+    bindep = (ROOT / "ee" / "bindep.txt").read_text()
+    for program, module in PROGRAMS.items():
+        assert re.search(rf"\b{program}\b", (ROOT / module).read_text()), f"{module} no longer runs {program}?"
+        installed = rf"unzip -o \S+ {program} -d /usr/local/bin|ln -sf \S+/{program} /usr/local/bin/{program}"
+        assert re.search(installed, steps), f"the build does not put {program} on PATH"
+        assert f"{program} version" in steps, f"the build does not check that {program} runs"
+    # the workload playbook reaches the ParallelCluster head node over SSH
+    assert re.search(r"^openssh-clients? ", bindep, re.M)
+
+
+def test_collections_called_by_fqcn_are_in_the_galaxy_requirements(ee):
+    listed = {c["name"] for c in yaml.safe_load((ROOT / ee["dependencies"]["galaxy"]).read_text())["collections"]}
+    used = set()
+    for base in ("roles", "playbooks"):
+        for path in (ROOT / base).rglob("*.yml"):
+            used |= set(re.findall(r"^\s*-?\s*([a-z_]+\.[a-z_]+)\.[a-z_]+:\s*$", path.read_text(), re.M))
+    used -= {"ansible.builtin", "hpcops.aws_hpc"}
+    assert used <= listed, f"collections used but not in ee/requirements.yml: {sorted(used - listed)}"
+
+
+def test_collection_metadata_names_the_same_files():
+    meta = yaml.safe_load((ROOT / "meta" / "execution-environment.yml").read_text())
+    assert meta["dependencies"]["python"] == "ee/requirements.txt"
+    assert meta["dependencies"]["system"] == "ee/bindep.txt"
