@@ -23,9 +23,12 @@ try:
 
     HAS_BOTO3 = True
     BOTO3_IMPORT_ERROR = None
+    # What an AWS call can raise: the service's answer or botocore's own failure.
+    AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
 except ImportError as exc:  # pragma: no cover - exercised only where boto3 is missing
     HAS_BOTO3 = False
     BOTO3_IMPORT_ERROR = exc
+    AWS_ERRORS = ()
 
 
 class AWSConfigError(ValueError):

@@ -176,14 +176,7 @@ import time
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _pool, _sched
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import client_from_module, error_code
-
-try:
-    import botocore.exceptions
-
-    AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
-except ImportError:
-    AWS_ERRORS = ()  # AnsibleAWSModule reports the missing library
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import AWS_ERRORS, client_from_module, error_code
 
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
 
