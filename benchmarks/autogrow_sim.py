@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Replay a Standard Workload Format trace through the autogrow policy and its baselines.
 
     benchmarks/autogrow_sim.py --trace ../shared/traces/lublin_256.swf --policy all

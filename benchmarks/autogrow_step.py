@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Time one autogrow reconcile step: 10,000 queued jobs and 1,000 nodes (target: under 1 s).
 
     benchmarks/autogrow_step.py [--jobs 10000] [--nodes 1000] [--repeat 5] [--json]

@@ -7,9 +7,9 @@
 Each adapter turns what a scheduler says into the policy's inputs - pending jobs (dicts with
 ``nodes``/``cores``/``submit``) and node states (``busy``/``idle``/``drained``/``down`` with an
 idle-since time when known) - and builds the requests that drain or resume nodes. Parsing and
-request building are pure; the only I/O is :func:`hpcpack_call`, a thin HTTPS call with a client
-certificate (Python's ``ssl`` + ``urllib``), used by the service; modules take the scheduler's
-output from a previous task instead.
+request building are pure; the HTTPS call itself (``hpcpack_call``, with a client certificate)
+lives in the autogrow service (roles/autogrow_service/files); modules take the scheduler's output
+from a previous task instead.
 
 Slurm: ``squeue --json`` and ``sinfo --json`` (Slurm 22.05 shape: ``job_state`` and node ``state``
 are strings, ``node_count`` an integer; Slurm 23.02+ lists and ``{"set": ..., "number": ...}``
@@ -211,21 +211,6 @@ def hpcpack_nodes(response, idle=None):
         nodes[name] = {"state": mapped, "hpc_state": item.get("NodeState"), "health": item.get("NodeHealth"),
                        "idle_since": idle.get(name)}
     return nodes
-
-
-def hpcpack_call(headnode, action, body=None, *, cert_file=None, key_file=None, ca_file=None, timeout=30):
-    """Call the REST API with a client certificate; returns the parsed JSON (None when empty)."""
-    import ssl  # noqa: PLC0415 - only the service calls the API directly
-    import urllib.request  # noqa: PLC0415
-
-    method, url, data, headers = hpcpack_request(headnode, action, body)
-    context = ssl.create_default_context(cafile=ca_file)
-    if cert_file:
-        context.load_cert_chain(cert_file, key_file)
-    request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310 - https URL built above
-    with urllib.request.urlopen(request, context=context, timeout=timeout) as response:  # noqa: S310 - https only
-        payload = response.read()
-    return json.loads(payload) if payload else None
 
 
 # PowerShell fallback: sent through the collection's Windows runner with parameters as JSON data.

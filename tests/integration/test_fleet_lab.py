@@ -175,9 +175,13 @@ def test_autogrow_starts_runs_and_stops(run_playbook, aws):
     assert [job_state(job) for job in jobs] == ["COMPLETED", "COMPLETED"]
 
     # idle now: a short idle window (test setting) and no billing minimum so the test is quick
-    shrink_vars = dict(
-        step_vars, autogrow_idle_timeout=2, autogrow_billing_min_s=0, autogrow_steps=3, autogrow_interval_s=3
-    )
+    shrink_vars = {
+        **step_vars,
+        "autogrow_idle_timeout": 2,
+        "autogrow_billing_min_s": 0,
+        "autogrow_steps": 3,
+        "autogrow_interval_s": 3,
+    }
     shrink = run_playbook("-i", str(SLURM_INVENTORY), "playbooks/autogrow.yml", "-e", base_vars(**shrink_vars))
     assert shrink.returncode == 0, shrink.stdout
     assert {i["State"]["Name"] for i in instances(ec2, cluster)} == {"stopped"}

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """hpc-autogrow: the autogrow policy as a long-running service (installed by the autogrow_service role).
 
 Every --interval seconds (or once with --once): read the scheduler's queue and nodes (Slurm: squeue
@@ -16,9 +15,11 @@ import argparse
 import importlib.util
 import json
 import logging
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -38,6 +39,18 @@ sched = _load("_sched")
 aws = _load("_aws")
 
 
+def hpcpack_call(headnode, action, body=None, *, cert_file=None, key_file=None, ca_file=None, timeout=30):
+    """Call the REST API with a client certificate; returns the parsed JSON (None when empty)."""
+    method, url, data, headers = sched.hpcpack_request(headnode, action, body)
+    context = ssl.create_default_context(cafile=ca_file)
+    if cert_file:
+        context.load_cert_chain(cert_file, key_file)
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310 - https URL built above
+    with urllib.request.urlopen(request, context=context, timeout=timeout) as response:  # noqa: S310 - https only
+        payload = response.read()
+    return json.loads(payload) if payload else None
+
+
 def read_scheduler(settings):
     if settings.get("scheduler", "slurm") == "slurm":
         squeue = subprocess.run(["squeue", "--json"], capture_output=True, text=True, check=True).stdout
@@ -46,11 +59,11 @@ def read_scheduler(settings):
     head = settings["headnode"]
     cert = {"cert_file": settings.get("cert_file"), "key_file": settings.get("key_file"),
             "ca_file": settings.get("ca_file")}
-    listed = sched.hpcpack_call(head, "nodes", **cert) or []
+    listed = hpcpack_call(head, "nodes", **cert) or []
     idle = sched.hpcpack_idle_nodes(
-        sched.hpcpack_call(head, "check_nodes_idle", [n["Name"] for n in listed if n.get("Name")], **cert) or [])
+        hpcpack_call(head, "check_nodes_idle", [n["Name"] for n in listed if n.get("Name")], **cert) or [])
     nodes = sched.hpcpack_nodes(listed, idle)
-    grow = sum(sched.hpcpack_grow_decision(sched.hpcpack_call(head, "grow_decision", **cert) or {}).values())
+    grow = sum(sched.hpcpack_grow_decision(hpcpack_call(head, "grow_decision", **cert) or {}).values())
     # grow-decision is net of the online nodes: add the idle ones back so the policy sees the demand
     idle_count = sum(1 for node in nodes.values() if node["state"] == sched.IDLE)
     jobs = [{"nodes": 1} for _unused in range(grow + idle_count)]
