@@ -8,16 +8,18 @@ where a template prompts for them. The inventory is a copy of inventories/lab (t
 source as the AWX inventory source, pointed at the lab endpoint and at the unique cluster).
 
 Order on one cluster: site -> bake (the launch templates move to the new images) -> pool (replaces
-the outdated compute nodes; no scheduler) -> autogrow (one step, no scheduler) -> teardown. The
-workload template needs the Slurm hosts of lab/slurmlab.py (its play submits with sbatch on the head
-node), so here it gets ansible-runner's syntax check only; tests/integration/test_slurm_lab.py runs it.
+the outdated compute nodes; no scheduler) -> autogrow (one step, no scheduler) -> workload (on the
+Slurm hosts of lab/slurmlab.py, brought up for it and down after) -> teardown.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
+import subprocess
+import sys
 import uuid
 
 import boto3
@@ -145,9 +147,25 @@ def test_autogrow(awx_lab, ansible_env):
     assert "demand" in stdout
 
 
-def test_workload_syntax(awx_lab, ansible_env):
-    # The workload's job plays run on the Slurm head node of lab/slurmlab.py, which this test does not start.
-    run_job("workload", awx_lab, ansible_env, cmdline="--syntax-check")
+def test_workload(awx_lab, ansible_env):
+    """The workload template end to end on the lab's Slurm hosts (lab/slurmlab.py), as AWX would run it
+    with the Slurm hosts' inventory added."""
+    if os.geteuid() != 0:
+        pytest.skip("the lab's Slurm hosts live in network namespaces, which need root")
+    slurmlab = [sys.executable, str(ROOT / "lab" / "slurmlab.py")]
+    up = subprocess.run([*slurmlab, "up", "--inventory", str(awx_lab["inventory"]), "--computes", "2"], cwd=ROOT,
+                        env=ansible_env, capture_output=True, text=True, timeout=300, check=False)
+    assert up.returncode == 0, up.stdout + up.stderr
+    try:
+        slurm_inventory = ROOT / ".lab" / "slurm" / "inventory.yml"
+        runner, stdout = run_job("workload", awx_lab, ansible_env, cmdline=f"-i {slurm_inventory}")
+        result = check_artifacts("workload", runner)["workload_result"]
+        assert result, stdout[-3000:]
+        assert "Hello World from compute-" in stdout
+    finally:
+        down = subprocess.run([*slurmlab, "down"], cwd=ROOT, env=ansible_env, capture_output=True, text=True,
+                              timeout=300, check=False)
+        assert down.returncode == 0, down.stdout + down.stderr
 
 
 def test_teardown(awx_lab, ansible_env, lab_env):
