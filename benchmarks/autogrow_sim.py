@@ -6,8 +6,15 @@
 Every policy is plugins/module_utils/_autogrow.py's ``decide`` with a preset ``Config`` (the same
 code the module and the service run); the simulator only plays the cluster around it:
 
-* scheduler: first come, first served; a job that does not fit reserves the idle nodes it can use
-  and later jobs may use the rest (no job overtakes the head job's nodes). Same for every policy.
+* scheduler: first come, first served with EASY backfill, planned over every node the fleet may
+  hold (as Slurm plans over powered-down cloud nodes): the first job that does not fit gets a
+  reservation at the time enough running work ends, later jobs start on idle nodes only when they
+  end by then or use nodes spare at that time. Runtime estimates are the trace's runtimes (the
+  Lublin trace has no requested times), or up to ``--estimate-factor`` x longer. Same for every
+  policy.
+* the forecast: ``autogrow`` is given the scheduler's plan as Slurm would report it (running
+  jobs' expected ends, pending jobs' estimates) through ``_autogrow.forecast``; the baselines count
+  every pending node as wanted now, as their namesakes do.
 * nodes: a warm-pool start takes ``--warm-boot-s`` (default 60 s), a fresh launch ``--boot-s``
   (default 600 s, seed 002's 10 minutes); a node is billed from its start to its stop, per second with a 60 s minimum
   per start (both Linux and Windows since 2021). Stopped warm-pool instances cost only their EBS
@@ -32,6 +39,7 @@ import heapq
 import importlib.util
 import json
 import math
+import random
 import sys
 import time
 from pathlib import Path
@@ -39,6 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 UTILS = ROOT / "plugins" / "module_utils"
 BILLING_MIN_S = 60.0
+ESTIMATE_SEED = 256
 BACKFILL_DEPTH = 500  # queued jobs a backfill pass looks at (Slurm's bf_max_job_test default)
 
 
@@ -78,7 +87,7 @@ class Result:
         }
 
 
-def simulate(jobs, policy, max_nodes, boot_s, warm_boot_s, *, record=True):  # noqa: PLR0912, PLR0915 - one event loop
+def simulate(jobs, policy, max_nodes, boot_s, warm_boot_s, *, record=True, estimate_factor=1.0):  # noqa: PLR0912, PLR0915 - one event loop
     """Play ``jobs`` (list of (submit, runtime, nodes)) under ``policy``; return a :class:`Result`."""
     started = time.perf_counter()
     config = autogrow.preset(policy, max_nodes, cold_boot_s=boot_s, warm_boot_s=warm_boot_s)
@@ -86,6 +95,9 @@ def simulate(jobs, policy, max_nodes, boot_s, warm_boot_s, *, record=True):  # n
     jobs = [job for job in jobs if job[2] <= max_nodes]
     jobs.sort(key=lambda job: job[0])
     n_jobs = len(jobs)
+    # runtime estimates (what backfill and the forecast see): exact, or up to estimate_factor x longer
+    draw = random.Random(ESTIMATE_SEED)  # noqa: S311 - reproducible estimates, not secrets
+    estimates = [job[1] * (1.0 + (estimate_factor - 1.0) * draw.random()) for job in jobs]
     nodes = {}  # id -> Node
     idle_stack = []  # idle node ids, most recently idle last
     if config.use_warm_pool:
@@ -143,19 +155,14 @@ def simulate(jobs, policy, max_nodes, boot_s, warm_boot_s, *, record=True):  # n
         waits[index] = now - submit
         slowdowns[index] = max(1.0, (now - submit + runtime) / max(runtime, 10.0))
         push(now + runtime, "finish", taken)
-        running[order[0]] = (now + runtime, need)
+        running[order[0]] = (now + estimates[index], need)
         queue[position] = None
         pending_nodes[0] -= need
 
-    def shadow(now, need):
-        """EASY backfill: when the head job can start, and the nodes it leaves spare then."""
-        free = len(idle_stack)
-        releases = sorted([*running.values(), *((ready, 1) for ready in starting_ready.values())])
-        for when, count in releases:
-            free += count
-            if free >= need:
-                return when, free - need
-        return math.inf, 0
+    def shadow(need):
+        """EASY backfill over every node the fleet may hold (as Slurm plans over cloud nodes)."""
+        busy = sum(count for _unused, count in running.values())
+        return autogrow.shadow(max_nodes - busy, sorted(running.values()), need)
 
     def schedule(now):
         """FCFS with EASY backfill (runtimes as the estimates; the SWF trace has no requests)."""
@@ -173,11 +180,11 @@ def simulate(jobs, policy, max_nodes, boot_s, warm_boot_s, *, record=True):  # n
                 if need <= len(idle_stack):
                     start_job(now, position, index)
                 else:
-                    head_shadow, extra = shadow(now, need)
+                    head_shadow, extra = shadow(need)
             else:
                 scanned += 1
-                if need <= len(idle_stack) and (now + jobs[index][1] <= head_shadow or need <= extra):
-                    if now + jobs[index][1] > head_shadow:
+                if need <= len(idle_stack) and (now + estimates[index] <= head_shadow or need <= extra):
+                    if now + estimates[index] > head_shadow:
                         extra -= need
                     start_job(now, position, index)
             position += 1
@@ -222,7 +229,11 @@ def simulate(jobs, policy, max_nodes, boot_s, warm_boot_s, *, record=True):  # n
         schedule(now)
         if run_decision:
             live = [index for index in queue[queue_head[0]:] if index is not None]
-            summary = autogrow.QueueSummary(pending_nodes[0], len(live))
+            plan = None
+            if config.use_forecast:
+                plan = autogrow.forecast(now, ((jobs[index][2], estimates[index]) for index in live),
+                                         running.values(), max_nodes, BACKFILL_DEPTH)
+            summary = autogrow.QueueSummary(pending_nodes[0], len(live), forecast=plan)
             decision = autogrow.decide(now, summary, nodes.values(), config)
             decisions[0] += 1
             for node_id in decision.start:
@@ -345,11 +356,17 @@ def main(argv=None):
     parser.add_argument("--boot-s", type=float, default=600.0,
                         help="fresh launch to ready, s (default 600: seed 002, cloning from the AMI took 10 minutes)")
     parser.add_argument("--warm-boot-s", type=float, default=60.0, help="warm-pool start to ready, s (default 60)")
+    parser.add_argument("--estimate-factor", type=float, default=1.0,
+                        help="runtime estimates (time limits) are the runtime x a factor drawn from [1, F] "
+                             "(default 1: exact; the trace has no requested times)")
     parser.add_argument("--cores-per-node", type=int, default=1, help="processors of a trace job per node")
     parser.add_argument("--json", action="store_true", help="print one JSON object (per policy with --policy all)")
     parser.add_argument("--plot", help="PNG of queue and nodes over time (default .lab/benchmarks/autogrow_sim.png)")
     parser.add_argument("--no-plot", action="store_true", help="write no PNG")
     args = parser.parse_args(argv)
+    if args.estimate_factor < 1.0:
+        parser.error(f"--estimate-factor must be 1 or more (estimates are never shorter than the runtime), "
+                     f"got {args.estimate_factor}")
 
     trace = swf.load(args.trace)
     max_nodes = args.max_nodes or 2 * max(1, -(-trace.max_procs // args.cores_per_node))
@@ -358,7 +375,8 @@ def main(argv=None):
     if args.policy == "all":
         # ours first so the plot's queue panel is autogrow's
         policies = ("autogrow", *(name for name in autogrow.POLICIES if name != "autogrow"))
-    results = [simulate(jobs, name, max_nodes, args.boot_s, args.warm_boot_s, record=not args.no_plot)
+    results = [simulate(jobs, name, max_nodes, args.boot_s, args.warm_boot_s, record=not args.no_plot,
+                        estimate_factor=args.estimate_factor)
                for name in policies]
     params = {
         "trace": Path(args.trace).name,
@@ -367,6 +385,7 @@ def main(argv=None):
         "boot_s": args.boot_s,
         "warm_boot_s": args.warm_boot_s,
         "cores_per_node": args.cores_per_node,
+        "estimate_factor": args.estimate_factor,
         "billing": "per second, 60 s minimum",
     }
     if not args.no_plot:

@@ -2,10 +2,11 @@
 
     benchmarks/autogrow_step.py [--jobs 10000] [--nodes 1000] [--repeat 5] [--json]
 
-The step is what hpc_autogrow and the service do per reconcile: summarise the queue and decide
+The step is what hpc_autogrow and the service do per reconcile: summarise the queue with its
+forecast (running jobs' expected ends, pending jobs' time limits) and decide
 (plugins/module_utils/_autogrow.py), plus building the batched EC2 calls (at most 1,000 ids each).
-Inputs are deterministic (fixed seed): a quarter of the nodes busy, a quarter idle for various
-times, a tenth starting, the rest stopped in the warm pool.
+Inputs are deterministic (fixed seed): a quarter of the nodes busy (one running job each), a
+quarter idle for various times, a tenth starting, the rest stopped in the warm pool.
 """
 
 from __future__ import annotations
@@ -34,13 +35,16 @@ def inputs(n_jobs, n_nodes, seed=7):
     rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
     now = 1_000_000.0
     jobs = [{"id": str(i), "nodes": rng.choice((1, 1, 1, 2, 4, 8)), "cores": rng.choice((0, 2, 4)),
-             "submit": now - rng.randint(0, 3600)} for i in range(n_jobs)]
+             "submit": now - rng.randint(0, 3600), "time_limit_s": rng.choice((None, 600, 3600, 86400))}
+            for i in range(n_jobs)]
     nodes = []
+    running = []
     for i in range(n_nodes):
         share = i / n_nodes
         node_id = f"i-{i:017x}"
         if share < 0.25:
             nodes.append(autogrow.Node(node_id, autogrow.BUSY, billed_since=now - 4000))
+            running.append({"id": f"r{i}", "nodes": 1, "end": now + rng.randint(60, 7200)})
         elif share < 0.5:
             since = now - rng.randint(0, 900)
             nodes.append(autogrow.Node(node_id, autogrow.IDLE, since=since, billed_since=now - 5000))
@@ -48,7 +52,7 @@ def inputs(n_jobs, n_nodes, seed=7):
             nodes.append(autogrow.Node(node_id, autogrow.STARTING, billed_since=now - 20))
         else:
             nodes.append(autogrow.Node(node_id, autogrow.STOPPED, warm=True))
-    return autogrow, now, jobs, nodes
+    return autogrow, now, jobs, running, nodes
 
 
 def main(argv=None):
@@ -58,13 +62,13 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    autogrow, now, jobs, nodes = inputs(args.jobs, args.nodes)
+    autogrow, now, jobs, running, nodes = inputs(args.jobs, args.nodes)
     config = autogrow.Config(max_nodes=args.nodes, cores_per_node=2)
     timings = []
     decision = None
     for _unused in range(args.repeat):
         started = time.perf_counter()
-        queue = autogrow.summarize_queue(jobs, config.max_nodes, config.cores_per_node)
+        queue = autogrow.summarize_queue(jobs, config.max_nodes, config.cores_per_node, now=now, running=running)
         decision = autogrow.decide(now, queue, nodes, config)
         batches = autogrow.batches(decision.start, 1000) + autogrow.batches(decision.stop, 1000)
         timings.append(time.perf_counter() - started)

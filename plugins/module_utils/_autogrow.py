@@ -17,7 +17,13 @@ Inputs
     with a minimum per start, the optional end-of-billing-hour rule.
 
 Rules (in this order)
-  1. Scale out by the queue's unmet demand at once: pending nodes minus idle and starting nodes,
+  0. The demand: with the queue's :class:`Forecast` (the scheduler's plan over ``max_nodes``
+     from running jobs' expected ends and pending jobs' time limits), the nodes of the jobs that
+     can start now, plus - from one boot and one poll before it (``lead_s``) - the nodes the first
+     blocked job's reservation still lacks. Nodes held idle for a wide job that cannot start for
+     a long while are stopped and come back just in time. Without a forecast (HPC Pack's
+     grow-decision, ``use_forecast=False``), every pending node is demand now.
+  1. Scale out by the queue's unmet demand at once: demand minus idle and starting nodes,
      capped by ``max_nodes`` in service, raised to ``min_nodes``. Stopped warm-pool nodes are
      started first (about a minute), the rest is launched fresh (cold boot).
   2. Scale in only idle nodes the queue does not need: never a busy or draining node, never below
@@ -27,10 +33,11 @@ Rules (in this order)
      it). A node that has run less than the billing minimum since its start is not stopped (that
      time is paid anyway). With ``end_of_hour`` (the seed's rule, for hourly billing) a node is
      stopped only in the last ``hour_window_s`` of a billed hour.
-  3. ``recheck_at`` says when the next stop can become due, so an event-driven caller knows when
-     to ask again.
+  3. ``recheck_at`` says when the next stop can become due or the reservation's nodes must be
+     started, so an event-driven caller knows when to ask again.
 
-Cost: O(n log n) in the number of nodes for the decision; O(jobs) to summarise the queue.
+Cost: O(n log n) in the number of nodes for the decision; O(jobs + running log running) to
+summarise the queue with its forecast.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ STOPPED = "stopped"
 STATES = (BUSY, IDLE, STARTING, STOPPED)
 
 HOUR = 3600.0
+INF = float("inf")
 
 
 class PolicyError(ValueError):
@@ -72,15 +80,44 @@ class Node(object):
 
 
 class QueueSummary(object):
-    """What the policy needs from the queue: pending nodes (satisfiable jobs), job counts."""
+    """What the policy needs from the queue: pending nodes (satisfiable jobs), job counts.
 
-    __slots__ = ("largest_job_nodes", "pending_jobs", "pending_nodes", "unsatisfiable_jobs")
+    ``forecast``: a :class:`Forecast` when the scheduler's plan is known (see :func:`forecast`),
+    else ``None`` and every pending node counts as wanted now.
+    """
 
-    def __init__(self, pending_nodes=0, pending_jobs=0, unsatisfiable_jobs=0, largest_job_nodes=0):
+    __slots__ = ("forecast", "largest_job_nodes", "pending_jobs", "pending_nodes", "unsatisfiable_jobs")
+
+    def __init__(self, pending_nodes=0, pending_jobs=0, unsatisfiable_jobs=0, largest_job_nodes=0, forecast=None):
         self.pending_nodes = pending_nodes
         self.pending_jobs = pending_jobs
         self.unsatisfiable_jobs = unsatisfiable_jobs
         self.largest_job_nodes = largest_job_nodes
+        self.forecast = forecast
+
+    def as_dict(self):
+        data = {key: getattr(self, key) for key in self.__slots__ if key != "forecast"}
+        data["forecast"] = self.forecast.as_dict() if self.forecast is not None else None
+        return data
+
+
+class Forecast(object):
+    """The scheduler's plan for the queue, as far as the policy needs it (see :func:`forecast`).
+
+    ``now_nodes``: nodes of the pending jobs that start as soon as nodes are there (in queue order
+    and by backfill). ``reserve_at``/``reserve_nodes``: the first job that must wait for running
+    work to end, when it starts and how many nodes it takes (``None``/0 when there is none, or
+    ``reserve_at`` is ``inf`` when no running job has an expected end). ``freeing_nodes``: nodes of
+    running (and now-starting) jobs that end by ``reserve_at``; they serve the reservation.
+    """
+
+    __slots__ = ("freeing_nodes", "now_nodes", "reserve_at", "reserve_nodes")
+
+    def __init__(self, now_nodes=0, reserve_at=None, reserve_nodes=0, freeing_nodes=0):
+        self.now_nodes = now_nodes
+        self.reserve_at = reserve_at
+        self.reserve_nodes = reserve_nodes
+        self.freeing_nodes = freeing_nodes
 
     def as_dict(self):
         return {key: getattr(self, key) for key in self.__slots__}
@@ -91,7 +128,7 @@ class Config(object):
 
     def __init__(self, *, min_nodes=0, max_nodes=16, warm_boot_s=60.0, cold_boot_s=300.0, idle_timeout_s=None,
                  billing_min_s=60.0, end_of_hour=False, hour_window_s=300.0, use_warm_pool=True,
-                 check_interval_s=0.0, cores_per_node=1):
+                 check_interval_s=0.0, cores_per_node=1, use_forecast=True):
         self.min_nodes = int(min_nodes)
         self.max_nodes = int(max_nodes)
         self.warm_boot_s = float(warm_boot_s)
@@ -103,6 +140,7 @@ class Config(object):
         self.use_warm_pool = bool(use_warm_pool)
         self.check_interval_s = float(check_interval_s)
         self.cores_per_node = int(cores_per_node)
+        self.use_forecast = bool(use_forecast)
         self.validate()
 
     def validate(self):
@@ -128,6 +166,12 @@ class Config(object):
             return self.idle_timeout_s
         boot = self.warm_boot_s if self.use_warm_pool else self.cold_boot_s
         return max(boot, self.billing_min_s)
+
+    @property
+    def lead_s(self):
+        """How long before a reserved start the nodes for it are started: a boot and one poll."""
+        boot = self.warm_boot_s if self.use_warm_pool else self.cold_boot_s
+        return boot + self.check_interval_s
 
     def as_dict(self):
         data = dict(vars(self))
@@ -171,16 +215,19 @@ def job_nodes(job, cores_per_node=1):
     return max(int(nodes), by_cores, 1)
 
 
-def summarize_queue(jobs, max_nodes, cores_per_node=1):
-    """Summarise pending jobs (dicts with ``nodes`` and/or ``cores``); O(jobs).
+def summarize_queue(jobs, max_nodes, cores_per_node=1, now=None, running=None):
+    """Summarise pending jobs (dicts with ``nodes`` and/or ``cores``, in queue order); O(jobs).
 
     A job that needs more than ``max_nodes`` can never run and is counted as unsatisfiable
-    instead of growing the fleet for it.
+    instead of growing the fleet for it. With ``running`` (dicts with ``nodes``/``cores`` and an
+    expected ``end``, ``None`` when unknown) and ``now``, the summary carries the queue's
+    :func:`forecast` over ``max_nodes``, pending jobs' ``time_limit_s`` as their runtime estimates.
     """
     pending_nodes = 0
     pending_jobs = 0
     unsatisfiable = 0
     largest = 0
+    planned = []
     for job in jobs:
         need = job_nodes(job, cores_per_node)
         if need > max_nodes:
@@ -189,7 +236,71 @@ def summarize_queue(jobs, max_nodes, cores_per_node=1):
         pending_jobs += 1
         pending_nodes += need
         largest = max(largest, need)
-    return QueueSummary(pending_nodes, pending_jobs, unsatisfiable, largest)
+        planned.append((need, job.get("time_limit_s")))
+    plan = None
+    if running is not None and now is not None:
+        plan = forecast(now, planned, ((job.get("end"), job_nodes(job, cores_per_node)) for job in running),
+                        max_nodes)
+    return QueueSummary(pending_nodes, pending_jobs, unsatisfiable, largest, forecast=plan)
+
+
+def shadow(free, releases, need):
+    """EASY backfill's shadow: when ``need`` nodes are free, and how many are spare then.
+
+    ``free``: nodes free now; ``releases``: sorted ``(time, nodes)`` of running work ending.
+    Returns ``(time, extra)``; ``(inf, 0)`` when they never are.
+    """
+    for when, count in releases:
+        free += count
+        if free >= need:
+            return when, free - need
+    return INF, 0
+
+
+def forecast(now, pending, running, capacity, depth=500):
+    """The scheduler's plan for the queue over ``capacity`` nodes (FCFS with EASY backfill).
+
+    ``pending``: ``(nodes, runtime estimate or None)`` in queue order; ``running``: ``(expected
+    end or None, nodes)`` of the running jobs. Every node the fleet may hold counts, running or not
+    (as Slurm plans over powered-down cloud nodes). Jobs start in order while they fit; the first
+    that does not gets a reservation at its shadow time and later jobs (up to ``depth``, Slurm's
+    ``bf_max_job_test``) start now only when they fit and end by then or use spare nodes.
+    O(pending + running log running).
+    """
+    ends = [(INF if end is None else float(end), int(nodes)) for end, nodes in running]
+    free = capacity - sum(nodes for _unused, nodes in ends)
+    now_nodes = 0
+    reserve_at = None
+    reserve_nodes = 0
+    freeing = 0
+    extra = 0
+    scanned = 0
+    for need, runtime in pending:
+        if need > capacity:
+            continue
+        end = INF if runtime is None else now + runtime
+        if reserve_at is None:
+            if need <= free:
+                free -= need
+                now_nodes += need
+                ends.append((end, need))
+                continue
+            releases = sorted(ends)
+            reserve_at, extra = shadow(free, releases, need)
+            reserve_nodes = need
+            freeing = sum(nodes for when, nodes in releases if when <= reserve_at)
+            continue
+        scanned += 1
+        if scanned > depth:
+            break
+        if need <= free and (end <= reserve_at or need <= extra):
+            if end > reserve_at:
+                extra -= need
+            else:
+                freeing += need
+            free -= need
+            now_nodes += need
+    return Forecast(now_nodes, reserve_at, reserve_nodes, freeing)
 
 
 def _stop_due(node, now, config, window):
@@ -205,6 +316,21 @@ def _stop_due(node, now, config, window):
         if into_hour < HOUR - config.hour_window_s:
             due += (HOUR - config.hour_window_s) - into_hour
     return due
+
+
+def _demand(now, queue, config):
+    """Nodes wanted now (rule 0) and when a reservation's nodes must be started (``None``: not later)."""
+    plan = queue.forecast if config.use_forecast else None
+    if plan is None:
+        return queue.pending_nodes, None
+    # only what can start now; a reservation's nodes come back one boot (and a poll) before it
+    demand = plan.now_nodes
+    if not plan.reserve_nodes or plan.reserve_at is None or plan.reserve_at == INF:
+        return demand, None
+    due = plan.reserve_at - config.lead_s
+    if due > now:
+        return demand, due
+    return demand + max(0, plan.reserve_nodes - plan.freeing_nodes), None
 
 
 def decide(now, queue, nodes, config):  # noqa: PLR0912 - the rules, in order
@@ -225,7 +351,7 @@ def decide(now, queue, nodes, config):  # noqa: PLR0912 - the rules, in order
             stopped.append(node)
     in_service = busy + len(idle) + starting
     reasons = []
-    demand = queue.pending_nodes
+    demand, reserve_due = _demand(now, queue, config)
     shortfall = max(0, demand - len(idle) - starting)
     grow = min(shortfall, max(0, config.max_nodes - in_service))
     if shortfall > grow:
@@ -259,6 +385,8 @@ def decide(now, queue, nodes, config):  # noqa: PLR0912 - the rules, in order
                     recheck_at = due
             if stop:
                 reasons.append("shrink: %d idle longer than %.0f s" % (len(stop), window))
+    if reserve_due is not None and (recheck_at is None or reserve_due < recheck_at):
+        recheck_at = reserve_due
     return Decision(start, launch, stop, recheck_at=recheck_at, demand=demand, in_service=in_service, reasons=reasons)
 
 
@@ -283,17 +411,19 @@ def preset(name, max_nodes, *, cold_boot_s=300.0, warm_boot_s=60.0, min_nodes=0,
                       use_warm_pool=True, check_interval_s=30.0 if check_interval_s is None else check_interval_s)
     if name == "static":
         return Config(min_nodes=max_nodes, max_nodes=max_nodes, warm_boot_s=warm_boot_s, cold_boot_s=cold_boot_s,
-                      use_warm_pool=False, idle_timeout_s=float("inf"))
+                      use_warm_pool=False, idle_timeout_s=float("inf"), use_forecast=False)
     if name == "idle-timeout-600":
         return Config(min_nodes=min_nodes, max_nodes=max_nodes, warm_boot_s=warm_boot_s, cold_boot_s=cold_boot_s,
-                      use_warm_pool=False, idle_timeout_s=600.0, billing_min_s=0.0, check_interval_s=0.0)
+                      use_warm_pool=False, idle_timeout_s=600.0, billing_min_s=0.0, check_interval_s=0.0,
+                      use_forecast=False)
     if name == "hpcpack-autogrowshrink":
         return Config(min_nodes=min_nodes, max_nodes=max_nodes, warm_boot_s=warm_boot_s, cold_boot_s=cold_boot_s,
-                      use_warm_pool=False, idle_timeout_s=900.0, billing_min_s=0.0, check_interval_s=300.0)
+                      use_warm_pool=False, idle_timeout_s=900.0, billing_min_s=0.0, check_interval_s=300.0,
+                      use_forecast=False)
     if name == "end-of-hour":
         return Config(min_nodes=min_nodes, max_nodes=max_nodes, warm_boot_s=warm_boot_s, cold_boot_s=cold_boot_s,
                       use_warm_pool=True, idle_timeout_s=0.0, end_of_hour=True, hour_window_s=300.0,
-                      check_interval_s=60.0 if check_interval_s is None else check_interval_s)
+                      check_interval_s=60.0 if check_interval_s is None else check_interval_s, use_forecast=False)
     raise PolicyError("policy must be one of %s, got %r" % (", ".join(POLICIES), name))
 
 

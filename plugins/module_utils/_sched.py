@@ -70,25 +70,64 @@ def _load(text, source):
 
 
 # ------------------------------------------------------------------ Slurm
-def slurm_pending_jobs(squeue_json, partition=None):
-    """Pending jobs from ``squeue --json`` (optionally of one partition)."""
+_RUNNING = ("RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED")
+
+
+def _time_limit_s(value):
+    """A job's time limit in seconds, ``None`` when unlimited or unset (minutes in squeue's JSON)."""
+    if isinstance(value, dict) and (value.get("infinite") or not value.get("set", True)):
+        return None
+    minutes = _number(value)
+    if minutes <= 0 or minutes >= 0xFFFFFFFE:  # 22.05 prints NO_VAL/INFINITE as these
+        return None
+    return minutes * 60
+
+
+def _slurm_jobs(squeue_json, partition, states):
     data = _load(squeue_json, "squeue --json output")
-    jobs = []
     for job in data.get("jobs", []):
-        if "PENDING" not in _states(job.get("job_state")):
+        if not set(_states(job.get("job_state"))) & set(states):
             continue
         if partition and partition not in str(job.get("partition", "")).split(","):
             continue
-        nodes = _number(job.get("node_count"))
-        cores = _number(job.get("cpus"))
+        yield job
+
+
+def slurm_pending_jobs(squeue_json, partition=None):
+    """Pending jobs from ``squeue --json`` (optionally of one partition), oldest first.
+
+    ``time_limit_s`` is the job's limit (the runtime estimate the forecast uses), ``None`` when
+    it has none.
+    """
+    jobs = []
+    for job in _slurm_jobs(squeue_json, partition, ("PENDING",)):
         jobs.append({
             "id": str(job.get("job_id")),
-            "nodes": max(nodes, 1),
-            "cores": cores,
+            "nodes": max(_number(job.get("node_count")), 1),
+            "cores": _number(job.get("cpus")),
             "submit": _number(job.get("submit_time")),
+            "time_limit_s": _time_limit_s(job.get("time_limit")),
             "reason": job.get("state_reason", ""),
         })
     jobs.sort(key=lambda item: (item["submit"], item["id"]))
+    return jobs
+
+
+def slurm_running_jobs(squeue_json, partition=None):
+    """Running jobs from ``squeue --json``: id, nodes and expected ``end`` (``None`` when unlimited).
+
+    Slurm sets a running job's end time from its time limit (a year ahead when it has none).
+    """
+    jobs = []
+    for job in _slurm_jobs(squeue_json, partition, _RUNNING):
+        limited = _time_limit_s(job.get("time_limit")) is not None
+        end = _number(job.get("end_time"))
+        jobs.append({
+            "id": str(job.get("job_id")),
+            "nodes": max(_number(job.get("node_count")), 1),
+            "end": end if limited and end > 0 else None,
+        })
+    jobs.sort(key=lambda item: item["id"])
     return jobs
 
 

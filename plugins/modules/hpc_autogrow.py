@@ -14,9 +14,12 @@ description:
     from EC2/Auto Scaling, decides with the autogrow policy (C(plugins/module_utils/_autogrow.py), the same code as
     the long-running service and the simulator) and acts.
   - The policy scales out by the queue's unmet demand at once, starting stopped pool instances first (about a
-    minute) and launching fresh ones for the rest; it stops idle nodes the queue does not need once idle for the
-    idle window (by default the cost of a restart, at least the 60 s billing minimum), never a node with running
-    work, never below O(min_nodes).
+    minute) and launching fresh ones for the rest. With the running jobs known (from O(squeue_json) or
+    O(running_jobs)) and O(forecast=true), the demand is what the scheduler can start now over O(max_nodes) nodes
+    (first come, first served with backfill, time limits as runtime estimates); nodes held idle for a wide job that
+    must wait for running work are stopped and started again one boot (and O(interval_s)) before its expected
+    start. It stops idle nodes the queue does not need once idle for the idle window (by default the cost of a
+    restart, at least the 60 s billing minimum), never a node with running work, never below O(min_nodes).
   - O(pool_mode=tagged) - the pool is the instances tagged C(hpc:cluster=<cluster>) and C(hpc:role=computenode);
     nodes are started and stopped with EC2 StartInstances/StopInstances in batches of at most 1,000 ids, fresh
     nodes launched from the launch template C(hpc-<cluster>-computenode).
@@ -49,6 +52,24 @@ options:
     type: list
     elements: dict
     default: []
+  running_jobs:
+    description:
+      - Running jobs from another adapter, each with C(nodes) and/or C(cores) and its expected C(end) (epoch
+        seconds, null when unknown); added to O(squeue_json)'s. Given (even empty), the queue is forecast.
+    type: list
+    elements: dict
+  forecast:
+    description:
+      - Plan the queue from the running jobs' expected ends (see the description); V(false) counts every pending
+        node as wanted now.
+    type: bool
+    default: true
+  interval_s:
+    description:
+      - Seconds until the next step (the loop's pause or the AWX schedule); nodes for a reserved start are started
+        this much earlier.
+    type: float
+    default: 0
   scheduler_nodes:
     description:
       - Node name to state (V(busy), V(idle), V(draining), V(drained), V(down)) or to a dict with C(state) and an
@@ -170,7 +191,9 @@ launched:
   type: list
   elements: str
 queue:
-  description: The queue summary (pending nodes and jobs, unsatisfiable jobs).
+  description:
+    - The queue summary (pending nodes and jobs, unsatisfiable jobs) and its C(forecast) (C(now_nodes), the
+      reservation's C(reserve_at)/C(reserve_nodes), C(freeing_nodes); null without running jobs or forecast).
   returned: always
   type: dict
 nodes:
@@ -219,23 +242,29 @@ class Autogrow:
                 min_nodes=params["min_nodes"], max_nodes=params["max_nodes"], warm_boot_s=params["warm_boot_s"],
                 cold_boot_s=params["cold_boot_s"], idle_timeout_s=params["idle_timeout"],
                 billing_min_s=params["billing_min_s"], end_of_hour=params["end_of_hour"],
-                hour_window_s=params["hour_window_s"], cores_per_node=params["cores_per_node"])
+                hour_window_s=params["hour_window_s"], cores_per_node=params["cores_per_node"],
+                use_forecast=params["forecast"], check_interval_s=params["interval_s"])
         except _autogrow.PolicyError as exc:
-            self.module.fail_json(msg="Invalid autogrow settings for cluster %s: %s" % (self.cluster, exc))
+            message = str(exc)
+            for setting, option in (("idle_timeout_s", "idle_timeout"), ("check_interval_s", "interval_s")):
+                message = message.replace(setting, option)
+            self.module.fail_json(msg="Invalid autogrow settings for cluster %s: %s" % (self.cluster, message))
         return None  # pragma: no cover
 
     def scheduler(self):
         params = self.module.params
         jobs = list(params["pending_jobs"] or [])
+        running = None if params["running_jobs"] is None else list(params["running_jobs"])
         nodes = dict(params["scheduler_nodes"] or {})
         try:
             if params["squeue_json"]:
                 jobs.extend(_sched.slurm_pending_jobs(params["squeue_json"]))
+                running = (running or []) + _sched.slurm_running_jobs(params["squeue_json"])
             if params["sinfo_json"]:
                 nodes.update(_sched.slurm_nodes(params["sinfo_json"]))
         except _sched.SchedulerError as exc:
             self.module.fail_json(msg="Cannot read the scheduler of cluster %s: %s" % (self.cluster, exc))
-        return jobs, nodes
+        return jobs, running, nodes
 
     def instances(self):
         filters = [{"Name": "tag:hpc:cluster", "Values": [self.cluster]},
@@ -279,8 +308,9 @@ class Autogrow:
     def run(self):
         now = time.time()
         config = self.config()
-        jobs, sched = self.scheduler()
-        queue = _autogrow.summarize_queue(jobs, config.max_nodes, config.cores_per_node)
+        jobs, running, sched = self.scheduler()
+        queue = _autogrow.summarize_queue(jobs, config.max_nodes, config.cores_per_node, now=now,
+                                          running=running if config.use_forecast else None)
         instances = self.instances()
         nodes, names, tag_idle, untag = _autogrow.observe(instances, sched, now, config.cold_boot_s,
                                                           self.module.params["node_name_tag"])
@@ -321,6 +351,9 @@ def main():
         squeue_json=dict(type="str"),
         sinfo_json=dict(type="str"),
         pending_jobs=dict(type="list", elements="dict", default=[]),
+        running_jobs=dict(type="list", elements="dict"),
+        forecast=dict(type="bool", default=True),
+        interval_s=dict(type="float", default=0),
         scheduler_nodes=dict(type="dict", default={}),
         node_name_tag=dict(type="str", default="hpc:node-name"),
         min_nodes=dict(type="int", default=0),

@@ -55,7 +55,7 @@ def read_scheduler(settings):
     if settings.get("scheduler", "slurm") == "slurm":
         squeue = subprocess.run(["squeue", "--json"], capture_output=True, text=True, check=True).stdout
         sinfo = subprocess.run(["sinfo", "--json"], capture_output=True, text=True, check=True).stdout
-        return sched.slurm_pending_jobs(squeue), sched.slurm_nodes(sinfo)
+        return sched.slurm_pending_jobs(squeue), sched.slurm_running_jobs(squeue), sched.slurm_nodes(sinfo)
     head = settings["headnode"]
     cert = {"cert_file": settings.get("cert_file"), "key_file": settings.get("key_file"),
             "ca_file": settings.get("ca_file")}
@@ -67,7 +67,7 @@ def read_scheduler(settings):
     # grow-decision is net of the online nodes: add the idle ones back so the policy sees the demand
     idle_count = sum(1 for node in nodes.values() if node["state"] == sched.IDLE)
     jobs = [{"nodes": 1} for _unused in range(grow + idle_count)]
-    return jobs, nodes
+    return jobs, None, nodes  # grow-decision is the HPC Pack scheduler's own plan: no forecast
 
 
 def instances(ec2, cluster):
@@ -105,8 +105,9 @@ def act(settings, ec2, asg, decision, in_service):
 
 def step(settings, config, ec2, asg, dry_run=False):
     now = time.time()
-    jobs, nodes_view = read_scheduler(settings)
-    queue = autogrow.summarize_queue(jobs, config.max_nodes, config.cores_per_node)
+    jobs, running, nodes_view = read_scheduler(settings)
+    queue = autogrow.summarize_queue(jobs, config.max_nodes, config.cores_per_node, now=now,
+                                     running=running if config.use_forecast else None)
     nodes, names, tag_idle, untag = autogrow.observe(instances(ec2, settings["cluster"]), nodes_view, now,
                                                      config.cold_boot_s, settings.get("node_name_tag", "hpc:node-name"))
     decision = autogrow.decide(now, queue, nodes, config)

@@ -134,3 +134,84 @@ def test_10k_jobs_1k_nodes_under_one_second():
     decision = ag.decide(NOW, ag.summarize_queue(jobs, 1000), nodes, ag.Config(max_nodes=1000))
     assert time.perf_counter() - started < 1.0
     assert len(decision.start) == 500
+
+
+# ------------------------------------------------------------------ the queue forecast
+def test_forecast_jobs_that_fit_start_now():
+    plan = ag.forecast(NOW, [(2, 100), (3, None)], [(NOW + 50, 4)], capacity=10)
+    assert plan.as_dict() == {"now_nodes": 5, "reserve_at": None, "reserve_nodes": 0, "freeing_nodes": 0}
+
+
+def test_forecast_reserves_the_first_blocked_job_and_backfills_behind_it():
+    running = [(NOW + 300, 4), (NOW + 900, 4)]
+    # 2 free of 10; a 6-node job waits for the first running job (t+300): 6 free then, none spare
+    pending = [(6, 1000), (2, 200), (2, 400), (1, None)]
+    plan = ag.forecast(NOW, pending, running, capacity=10)
+    assert plan.reserve_at == NOW + 300
+    assert plan.reserve_nodes == 6
+    # the 2-node job ending by t+300 backfills; the 400 s one would delay the reservation; no limit, no backfill
+    assert plan.now_nodes == 2
+    # nodes serving the reservation: the 4 of the running job and the 2 of the backfilled one
+    assert plan.freeing_nodes == 6
+
+
+def test_forecast_spare_nodes_at_the_reservation_take_long_jobs():
+    plan = ag.forecast(NOW, [(5, 100), (1, None)], [(NOW + 60, 8)], capacity=10)
+    assert (plan.reserve_at, plan.reserve_nodes) == (NOW + 60, 5)
+    assert plan.now_nodes == 1  # 10 free at t+60, the reservation takes 5: a 1-node job fits the spare 5
+
+
+def test_forecast_without_expected_ends_has_no_reservation_time():
+    plan = ag.forecast(NOW, [(4, 100)], [(None, 8)], capacity=10)
+    assert plan.reserve_at == float("inf")
+    assert plan.now_nodes == 0
+
+
+def test_forecast_scans_at_most_depth_jobs_behind_the_blocked_one():
+    plan = ag.forecast(NOW, [(9, 100)] + [(1, 10)] * 5, [(NOW + 100, 9)], capacity=10, depth=2)
+    assert plan.now_nodes == 1  # one node free: the first backfill candidate takes it, the scan stops at 2
+
+
+def test_summarize_queue_forecasts_from_running_jobs():
+    jobs = [{"nodes": 4, "time_limit_s": 600}, {"nodes": 1, "time_limit_s": 60}]
+    summary = ag.summarize_queue(jobs, 4, now=NOW, running=[{"nodes": 2, "end": NOW + 120}])
+    assert summary.forecast.as_dict() == {"now_nodes": 1, "reserve_at": NOW + 120, "reserve_nodes": 4,
+                                          "freeing_nodes": 3}
+    assert summary.as_dict()["forecast"]["reserve_nodes"] == 4
+    assert ag.summarize_queue(jobs, 4).forecast is None
+
+
+def wide_job_waiting(reserve_in_s):
+    """Two of four nodes busy until now + reserve_in_s, a 4-node job pending behind them."""
+    plan = ag.Forecast(now_nodes=0, reserve_at=NOW + reserve_in_s, reserve_nodes=4, freeing_nodes=2)
+    return ag.QueueSummary(pending_nodes=4, pending_jobs=1, forecast=plan)
+
+
+FORECAST_CFG = ag.Config(max_nodes=4, warm_boot_s=60, cold_boot_s=600, check_interval_s=30)
+
+
+def test_nodes_held_for_a_distant_reservation_stop():
+    nodes = [busy("b1"), busy("b2"), idle("i1", 61), idle("i2", 61)]
+    decision = ag.decide(NOW, wide_job_waiting(3600), nodes, FORECAST_CFG)
+    assert decision.stop == ["i1", "i2"]
+    assert decision.demand == 0
+    # without the forecast the same queue keeps them idle for the hour
+    assert ag.decide(NOW, wide_job_waiting(3600), nodes, ag.Config(max_nodes=4, use_forecast=False)).stop == []
+
+
+def test_reservation_nodes_start_one_boot_and_one_poll_ahead():
+    nodes = [busy("b1"), busy("b2"), stopped("w1"), stopped("w2")]
+    early = ag.decide(NOW, wide_job_waiting(3600), nodes, FORECAST_CFG)
+    assert (early.start, early.launch) == ([], 0)
+    assert early.recheck_at == NOW + 3600 - 90
+    due = ag.decide(NOW, wide_job_waiting(90), nodes, FORECAST_CFG)
+    # 4 nodes reserved, 2 come from the running work ending by then: start the 2 stopped ones
+    assert due.start == ["w1", "w2"]
+    assert due.demand == 2
+
+
+def test_reservation_without_an_end_time_keeps_no_nodes():
+    nodes = [busy("b1"), busy("b2"), idle("i1", 61)]
+    decision = ag.decide(NOW, wide_job_waiting(float("inf")), nodes, FORECAST_CFG)
+    assert decision.stop == ["i1"]
+    assert decision.recheck_at is None

@@ -24,6 +24,33 @@ def test_squeue_pending_jobs_from_real_output():
     assert jobs[0]["submit"] > 0
 
 
+def test_squeue_running_jobs_from_real_output():
+    # the lab's partition has no time limit: Slurm puts the end a year ahead, the adapter says unknown
+    running = _sched.slurm_running_jobs(fixture("squeue_pending.json"))
+    assert running == [{"id": "3", "nodes": 1, "end": None}, {"id": "4", "nodes": 1, "end": None}]
+    assert _sched.slurm_pending_jobs(fixture("squeue_pending.json"))[0]["time_limit_s"] is None
+
+
+@pytest.mark.parametrize(
+    ("time_limit", "seconds"),
+    [
+        (30, 1800),  # 22.05: minutes
+        ({"set": True, "infinite": False, "number": 5}, 300),  # 23.02+
+        ({"set": True, "infinite": True, "number": 0}, None),
+        ({"set": False, "infinite": False, "number": 0}, None),
+        (None, None),
+        (4294967295, None),  # 22.05 INFINITE
+    ],
+)
+def test_time_limits(time_limit, seconds):
+    data = {"jobs": [
+        {"job_id": 1, "job_state": "PENDING", "node_count": 2, "time_limit": time_limit},
+        {"job_id": 2, "job_state": ["RUNNING"], "node_count": 3, "time_limit": time_limit, "end_time": 9000},
+    ]}
+    assert _sched.slurm_pending_jobs(data)[0]["time_limit_s"] == seconds
+    assert _sched.slurm_running_jobs(data) == [{"id": "2", "nodes": 3, "end": None if seconds is None else 9000}]
+
+
 def test_squeue_empty():
     assert _sched.slurm_pending_jobs(fixture("squeue_empty.json")) == []
 
