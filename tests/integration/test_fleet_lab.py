@@ -9,7 +9,8 @@ launches carry no ``hpc:node-name`` (nothing boots in moto to register), so at t
 resumes the Slurm nodes itself, standing in for the new instances joining.
 
 1. autogrow (tagged pool): pending jobs start the stopped instances and resume their Slurm nodes, the
-   jobs run, idle nodes are stopped and taken down.
+   jobs run, idle nodes are stopped and taken down. With a 2-node job waiting for a 10-minute job
+   (time limit), the forecast stops the idle node instead of holding it.
 2. pool manager (Auto Scaling group): after a new AMI becomes the launch template's default, the
    rolling replacement drains compute-dy-c5large-1 in Slurm while a job runs there, waits for the
    job, replaces it, and the job completes.
@@ -191,6 +192,68 @@ def test_autogrow_starts_runs_and_stops(run_playbook, aws):
     again = run_playbook("-i", str(SLURM_INVENTORY), "playbooks/autogrow.yml", "-e", base_vars(**shrink_vars))
     assert again.returncode == 0
     assert play_recap(again.stdout)["localhost"]["changed"] == 0
+
+
+def test_autogrow_stops_a_node_held_for_a_wide_job_until_a_running_job_ends(run_playbook, aws):
+    """The forecast on real squeue output: a 2-node job waits for a 10-minute job; the idle node stops."""
+    ec2 = aws["ec2"]
+    cluster = f"fleet{uuid.uuid4().hex[:8]}"
+    aws["clusters"].append(cluster)
+    name = f"hpc-{cluster}-computenode"
+    ec2.create_launch_template(
+        LaunchTemplateName=name, LaunchTemplateData={"ImageId": aws["old"], "InstanceType": "c5.large"}
+    )
+    ids = {}
+    for node in NODES:
+        launched = ec2.run_instances(
+            MinCount=1,
+            MaxCount=1,
+            LaunchTemplate={"LaunchTemplateName": name},
+            SubnetId=aws["subnet"],
+            TagSpecifications=[
+                {
+                    "ResourceType": "instance",
+                    "Tags": [
+                        {"Key": "hpc:cluster", "Value": cluster},
+                        {"Key": "hpc:role", "Value": "computenode"},
+                        {"Key": "hpc:node-name", "Value": node},
+                    ],
+                }
+            ],
+        )
+        ids[node] = launched["Instances"][0]["InstanceId"]
+        slurm("scontrol", "update", f"nodename={node}", "state=resume")
+    long_job = slurm("sbatch", "--parsable", "-N1", "-w", NODES[0], "-t", "10", "-o", "/dev/null",
+                     "--wrap", "sleep 600").strip()
+    aws["jobs"].append(long_job)
+    deadline = time.time() + 20
+    while job_state(long_job) != "RUNNING" and time.time() < deadline:
+        time.sleep(1)
+    assert job_state(long_job) == "RUNNING"
+    wide_job = slurm("sbatch", "--parsable", "-N2", "-t", "5", "-o", "/dev/null", "--wrap", "true").strip()
+    aws["jobs"].append(wide_job)
+    time.sleep(1)
+    assert job_state(wide_job) == "PENDING"
+
+    step_vars = {"autogrow_cluster": cluster, "autogrow_max_nodes": 2, "autogrow_idle_timeout": 2,
+                 "autogrow_billing_min_s": 0, "autogrow_steps": 3, "autogrow_interval_s": 3}
+    # without the forecast the pending 2-node job holds the idle node for the whole 10 minutes
+    held = run_playbook("-i", str(SLURM_INVENTORY), "playbooks/autogrow.yml", "-e",
+                        base_vars(**step_vars, autogrow_forecast=False))
+    assert held.returncode == 0, held.stdout
+    assert "demand 2 nodes" in held.stdout
+    assert {i["State"]["Name"] for i in instances(ec2, cluster)} == {"running"}
+
+    result = run_playbook("-i", str(SLURM_INVENTORY), "playbooks/autogrow.yml", "-e", base_vars(**step_vars))
+    assert result.returncode == 0, result.stdout
+    assert "demand 0 nodes" in result.stdout
+    states = {tags(i)["hpc:node-name"]: i["State"]["Name"] for i in instances(ec2, cluster)}
+    assert states == {NODES[0]: "running", NODES[1]: "stopped"}
+    assert "drain" in node_states()[NODES[1]]
+    assert job_state(long_job) == "RUNNING"
+    assert job_state(wide_job) == "PENDING"
+    slurm("scancel", wide_job, long_job)
+    slurm("scontrol", "update", f"nodename={NODES[1]}", "state=resume")
 
 
 def test_rolling_replacement_drains_a_busy_node_and_the_job_completes(run_playbook, aws):
