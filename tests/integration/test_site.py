@@ -1,5 +1,5 @@
-"""site.yml end to end against the lab: secrets never printed, never rotated, bad input refused
-before any AWS change, and teardown.
+"""site.yml end to end against the lab: secrets never printed, never rotated, a rerun leaves the
+compute group's desired capacity to autogrow, bad input refused before any AWS change, and teardown.
 
 The molecule `lab` scenario covers check mode, converge, idempotence and verification; this file
 covers what molecule cannot express: what the output of a `-vvv` run contains, the SSM parameter
@@ -105,6 +105,15 @@ def test_site_prints_no_secret_and_never_rotates(run_playbook, cluster, lab_env)
     for value in passwords:
         assert value not in second.stdout
     assert _secrets(lab_env, cluster["prefix"]) == secrets, "a rerun changed a secret"
+
+    # autogrow shrinks the compute group; a later site.yml keeps the desired capacity it set
+    asg = _client(lab_env, "autoscaling")
+    group = f"hpc-{cluster['name']}-computenode"
+    asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=1, HonorCooldown=False)
+    third = run_playbook("site.yml", "-i", cluster["inventory"])
+    assert third.returncode == 0, third.stdout[-5000:]
+    desired = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+    assert desired["DesiredCapacity"] == 1, "site.yml reset the desired capacity autogrow had set"
 
 
 def test_teardown_removes_everything_twice(run_playbook, cluster, lab_env):
