@@ -27,6 +27,11 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "lab"))
+
+import labctl  # noqa: E402 - lab/ joins the path just above
+from _report import finish  # noqa: E402 - benchmarks/ is the script's own directory
+
 BIN = Path(sys.executable).parent
 IMAGES = ["sqlserver", "headnode", "computenode", "pcluster-linux"]
 LAB_FILTERS = {
@@ -45,12 +50,7 @@ class BenchmarkError(RuntimeError):
 
 def lab_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ANSIBLE_"))}
-    env_file = ROOT / ".lab" / "env"
-    if env_file.exists():
-        for line in env_file.read_text().splitlines():
-            if line.startswith("export "):
-                key, _sep, value = line[len("export "):].partition("=")
-                env[key] = value
+    env.update(labctl.read_env())
     env.update({k: v for k, v in os.environ.items() if k.startswith("AWS_") and os.environ.get("AWS_ENDPOINT_URL")})
     if not env.get("AWS_ENDPOINT_URL"):
         raise BenchmarkError("the lab is not running: make lab-up")
@@ -160,13 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         except BenchmarkError as exc:
             print(f"benchmark failed: {exc}", file=sys.stderr)
             return 1
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print_table(report)
-    if args.check_targets and not all(t["pass"] for t in report["targets"].values()):
-        return 2
-    return 0
+    return finish(report, args, print_table)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from _report import finish  # benchmarks/ is the script's own directory
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 REGION = "us-east-1"
@@ -380,13 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         except BenchmarkError as exc:
             print(f"benchmark failed: {exc}", file=sys.stderr)
             return 1
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print_table(report)
-    if args.check_targets and not all(t["pass"] for t in report["targets"].values()):
-        return 2
-    return 0
+    return finish(report, args, print_table)
 
 
 if __name__ == "__main__":

@@ -112,6 +112,17 @@ def write_env(port: int) -> None:
     ENV_FILE.write_text("\n".join(lines) + "\n")
 
 
+def read_env() -> dict[str, str]:
+    """The variables ``write_env`` exported into .lab/env (empty when the lab is down)."""
+    found = {}
+    if ENV_FILE.exists():
+        for line in ENV_FILE.read_text().splitlines():
+            if line.startswith("export "):
+                key, _sep, value = line[len("export "):].partition("=")
+                found[key] = value
+    return found
+
+
 def up(_args: argparse.Namespace) -> int:
     STATE.mkdir(exist_ok=True)
     port = _port()

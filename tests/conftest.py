@@ -26,6 +26,9 @@ if not _link.exists():
     _link.parent.mkdir(parents=True, exist_ok=True)
     _link.symlink_to(Path("..") / ".." / ".." / "..")
 sys.path.insert(0, str(COLLECTIONS))
+sys.path.insert(0, str(ROOT / "lab"))
+
+import labctl  # noqa: E402 - lab/ joins the path just above
 
 RECAP_LINE = re.compile(
     r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
@@ -35,13 +38,7 @@ RECAP_LINE = re.compile(
 
 def read_lab_env() -> dict[str, str]:
     """The lab's AWS settings: the environment when set, else .lab/env."""
-    env = {}
-    env_file = ROOT / ".lab" / "env"
-    if env_file.exists():
-        for line in env_file.read_text().splitlines():
-            if line.startswith("export "):
-                key, _sep, value = line[len("export "):].partition("=")
-                env[key] = value
+    env = labctl.read_env()
     if os.environ.get("AWS_ENDPOINT_URL"):
         env.update({k: v for k, v in os.environ.items() if k.startswith("AWS_")})
     return env

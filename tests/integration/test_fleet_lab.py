@@ -120,6 +120,38 @@ def instances(ec2, cluster):
     return found
 
 
+def new_cluster(aws):
+    """A cluster name of this test's own and its compute launch template (on the old AMI)."""
+    cluster = f"fleet{uuid.uuid4().hex[:8]}"
+    aws["clusters"].append(cluster)
+    name = f"hpc-{cluster}-computenode"
+    aws["ec2"].create_launch_template(
+        LaunchTemplateName=name, LaunchTemplateData={"ImageId": aws["old"], "InstanceType": "c5.large"}
+    )
+    return cluster
+
+
+def launch_node(aws, cluster, node):
+    """One instance of the cluster's compute launch template, tagged with its Slurm node's name."""
+    launched = aws["ec2"].run_instances(
+        MinCount=1,
+        MaxCount=1,
+        LaunchTemplate={"LaunchTemplateName": f"hpc-{cluster}-computenode"},
+        SubnetId=aws["subnet"],
+        TagSpecifications=[
+            {
+                "ResourceType": "instance",
+                "Tags": [
+                    {"Key": "hpc:cluster", "Value": cluster},
+                    {"Key": "hpc:role", "Value": "computenode"},
+                    {"Key": "hpc:node-name", "Value": node},
+                ],
+            }
+        ],
+    )
+    return launched["Instances"][0]["InstanceId"]
+
+
 def base_vars(**extra):
     values = {"hpc_aws_region": "us-east-1", "ansible_python_interpreter": sys.executable}
     values.update(extra)
@@ -128,31 +160,8 @@ def base_vars(**extra):
 
 def test_autogrow_starts_runs_and_stops(run_playbook, aws):
     ec2 = aws["ec2"]
-    cluster = f"fleet{uuid.uuid4().hex[:8]}"
-    aws["clusters"].append(cluster)
-    name = f"hpc-{cluster}-computenode"
-    ec2.create_launch_template(
-        LaunchTemplateName=name, LaunchTemplateData={"ImageId": aws["old"], "InstanceType": "c5.large"}
-    )
-    ids = []
-    for node in NODES:
-        launched = ec2.run_instances(
-            MinCount=1,
-            MaxCount=1,
-            LaunchTemplate={"LaunchTemplateName": name},
-            SubnetId=aws["subnet"],
-            TagSpecifications=[
-                {
-                    "ResourceType": "instance",
-                    "Tags": [
-                        {"Key": "hpc:cluster", "Value": cluster},
-                        {"Key": "hpc:role", "Value": "computenode"},
-                        {"Key": "hpc:node-name", "Value": node},
-                    ],
-                }
-            ],
-        )
-        ids.append(launched["Instances"][0]["InstanceId"])
+    cluster = new_cluster(aws)
+    ids = [launch_node(aws, cluster, node) for node in NODES]
     ec2.stop_instances(InstanceIds=ids)
     for node in NODES:  # the pool is stopped: its Slurm nodes are drained
         slurm("scontrol", "update", f"nodename={node}", "state=drain", "reason=lab pool stopped")
@@ -197,31 +206,9 @@ def test_autogrow_starts_runs_and_stops(run_playbook, aws):
 def test_autogrow_stops_a_node_held_for_a_wide_job_until_a_running_job_ends(run_playbook, aws):
     """The forecast on real squeue output: a 2-node job waits for a 10-minute job; the idle node stops."""
     ec2 = aws["ec2"]
-    cluster = f"fleet{uuid.uuid4().hex[:8]}"
-    aws["clusters"].append(cluster)
-    name = f"hpc-{cluster}-computenode"
-    ec2.create_launch_template(
-        LaunchTemplateName=name, LaunchTemplateData={"ImageId": aws["old"], "InstanceType": "c5.large"}
-    )
-    ids = {}
+    cluster = new_cluster(aws)
     for node in NODES:
-        launched = ec2.run_instances(
-            MinCount=1,
-            MaxCount=1,
-            LaunchTemplate={"LaunchTemplateName": name},
-            SubnetId=aws["subnet"],
-            TagSpecifications=[
-                {
-                    "ResourceType": "instance",
-                    "Tags": [
-                        {"Key": "hpc:cluster", "Value": cluster},
-                        {"Key": "hpc:role", "Value": "computenode"},
-                        {"Key": "hpc:node-name", "Value": node},
-                    ],
-                }
-            ],
-        )
-        ids[node] = launched["Instances"][0]["InstanceId"]
+        launch_node(aws, cluster, node)
         slurm("scontrol", "update", f"nodename={node}", "state=resume")
     long_job = slurm("sbatch", "--parsable", "-N1", "-w", NODES[0], "-t", "10", "-o", "/dev/null",
                      "--wrap", "sleep 600").strip()
@@ -260,12 +247,8 @@ def test_rolling_replacement_drains_a_busy_node_and_the_job_completes(run_playbo
     ec2, asg = aws["ec2"], aws["asg"]
     for node in NODES:
         subprocess.run(["scontrol", "update", f"nodename={node}", "state=resume"], env=SLURM_ENV, check=False)
-    cluster = f"fleet{uuid.uuid4().hex[:8]}"
-    aws["clusters"].append(cluster)
+    cluster = new_cluster(aws)
     name = f"hpc-{cluster}-computenode"
-    ec2.create_launch_template(
-        LaunchTemplateName=name, LaunchTemplateData={"ImageId": aws["old"], "InstanceType": "c5.large"}
-    )
     asg.create_auto_scaling_group(
         AutoScalingGroupName=name,
         LaunchTemplate={"LaunchTemplateName": name, "Version": "1"},
