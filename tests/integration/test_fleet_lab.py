@@ -11,6 +11,8 @@ resumes the Slurm nodes itself, standing in for the new instances joining.
 1. autogrow (tagged pool): pending jobs start the stopped instances and resume their Slurm nodes, the
    jobs run, idle nodes are stopped and taken down. With a 2-node job waiting for a 10-minute job
    (time limit), the forecast stops the idle node instead of holding it.
+   The service, installed by the autogrow_service role (code and settings, no systemd), does the
+   same in one ``--once`` step each way.
 2. pool manager (Auto Scaling group): after a new AMI becomes the launch template's default, the
    rolling replacement drains compute-dy-c5large-1 in Slurm while a job runs there, waits for the
    job, replaces it, and the job completes.
@@ -241,6 +243,67 @@ def test_autogrow_stops_a_node_held_for_a_wide_job_until_a_running_job_ends(run_
     assert job_state(wide_job) == "PENDING"
     slurm("scancel", wide_job, long_job)
     slurm("scontrol", "update", f"nodename={NODES[1]}", "state=resume")
+
+
+def install_service(run_playbook, tmp_path, lab_env, cluster, **settings):
+    """The autogrow_service role on this host, code and settings only (no systemd here)."""
+    playbook = tmp_path / "service.yml"
+    role_vars = {
+        "autogrow_service_dir": str(tmp_path / "hpc-autogrow"),
+        "autogrow_service_cluster": cluster,
+        "autogrow_service_region": "us-east-1",
+        "autogrow_service_endpoint_url": lab_env["AWS_ENDPOINT_URL"],
+        "autogrow_service_max_nodes": 2,
+        "autogrow_service_manage_unit": False,
+        **settings,
+    }
+    playbook.write_text(json.dumps([{
+        "name": "Install the autogrow service", "hosts": "localhost", "gather_facts": True,
+        "roles": [{"role": "hpcops.aws_hpc.autogrow_service", "vars": role_vars}],
+    }]))
+    result = run_playbook("-i", "localhost,", "-c", "local", str(playbook), "-e", base_vars())
+    assert result.returncode == 0, result.stdout[-4000:]
+    return tmp_path / "hpc-autogrow"
+
+
+def test_autogrow_service_installed_by_the_role_runs_a_step(run_playbook, aws, lab_env, tmp_path):
+    """The long-running service, as the role installs it, reconciles once against the lab."""
+    ec2 = aws["ec2"]
+    cluster = new_cluster(aws)
+    ids = [launch_node(aws, cluster, node) for node in NODES]
+    ec2.stop_instances(InstanceIds=ids)
+    for node in NODES:
+        slurm("scontrol", "update", f"nodename={node}", "state=drain", "reason=lab pool stopped")
+    jobs = [slurm("sbatch", "--parsable", "-N1", "-o", "/dev/null", "--wrap", "sleep 4").strip() for _n in NODES]
+    aws["jobs"].extend(jobs)
+
+    folder = install_service(run_playbook, tmp_path, lab_env, cluster)
+    settings = json.loads((folder / "config.json").read_text())
+    policy = settings["policy"]
+    assert (policy["max_nodes"], policy["use_forecast"], policy["end_of_hour"]) == (2, True, False)
+    assert sorted(p.name for p in folder.glob("*.py")) == [
+        "_autogrow.py", "_aws.py", "_sched.py", "hpc_autogrow_service.py"]
+    env = {**SLURM_ENV, **lab_env}
+    once = [sys.executable, str(folder / "hpc_autogrow_service.py"), "--config", str(folder / "config.json"), "--once"]
+    step = subprocess.run(once, env=env, capture_output=True, text=True, check=False, timeout=120)
+    assert step.returncode == 0, step.stdout + step.stderr
+    assert "demand 2" in step.stderr, step.stderr
+    assert {i["State"]["Name"] for i in instances(ec2, cluster)} == {"running"}
+    deadline = time.time() + 90
+    while time.time() < deadline and any(job_state(job) != "COMPLETED" for job in jobs):
+        time.sleep(2)
+    assert [job_state(job) for job in jobs] == ["COMPLETED", "COMPLETED"]
+
+    # idle: with no idle window and no billing minimum (test settings) the next step stops both
+    install_service(run_playbook, tmp_path, lab_env, cluster, autogrow_service_idle_timeout=0,
+                    autogrow_service_billing_min_s=0)
+    step = subprocess.run(once, env=env, capture_output=True, text=True, check=False, timeout=120)
+    assert step.returncode == 0, step.stdout + step.stderr
+    assert {i["State"]["Name"] for i in instances(ec2, cluster)} == {"stopped"}
+    states = node_states()
+    assert all("drain" in states[node] for node in NODES), states
+    for node in NODES:
+        slurm("scontrol", "update", f"nodename={node}", "state=resume")
 
 
 def test_rolling_replacement_drains_a_busy_node_and_the_job_completes(run_playbook, aws):
