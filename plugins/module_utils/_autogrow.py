@@ -120,7 +120,11 @@ class Forecast(object):
         self.freeing_nodes = freeing_nodes
 
     def as_dict(self):
-        return {key: getattr(self, key) for key in self.__slots__}
+        """Plain JSON: an unknown reservation time (``inf``) is ``None``, told apart by ``reserve_nodes``."""
+        data = {key: getattr(self, key) for key in self.__slots__}
+        if data["reserve_at"] == INF:
+            data["reserve_at"] = None
+        return data
 
 
 class Config(object):

@@ -193,7 +193,8 @@ launched:
 queue:
   description:
     - The queue summary (pending nodes and jobs, unsatisfiable jobs) and its C(forecast) (C(now_nodes), the
-      reservation's C(reserve_at)/C(reserve_nodes), C(freeing_nodes); null without running jobs or forecast).
+      reservation's C(reserve_at)/C(reserve_nodes), C(freeing_nodes); C(reserve_at) is null when no running job
+      has an expected end; the forecast is null without running jobs or with O(forecast=false)).
   returned: always
   type: dict
 nodes:

@@ -165,6 +165,8 @@ def test_forecast_without_expected_ends_has_no_reservation_time():
     plan = ag.forecast(NOW, [(4, 100)], [(None, 8)], capacity=10)
     assert plan.reserve_at == float("inf")
     assert plan.now_nodes == 0
+    assert plan.as_dict()["reserve_at"] is None  # module results stay plain JSON
+    assert plan.as_dict()["reserve_nodes"] == 4
 
 
 def test_forecast_scans_at_most_depth_jobs_behind_the_blocked_one():
