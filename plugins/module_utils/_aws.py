@@ -136,3 +136,9 @@ def error_code(exc):
     """The AWS error code of a ClientError ('' for anything else)."""
     response = getattr(exc, "response", None) or {}
     return response.get("Error", {}).get("Code", "")
+
+
+def error_cause(exc):
+    """An AWS error for a message: ``Code: message`` for a ClientError, the exception's text otherwise."""
+    code = error_code(exc)
+    return f"{code}: {exc}" if code else str(exc)

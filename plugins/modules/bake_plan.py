@@ -165,7 +165,7 @@ import os
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils._ami import newest
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import client_from_module, error_code
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import client_from_module, error_cause, error_code
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils._bake import (
     CLUSTER_TAG,
     IMAGE_TAG,
@@ -218,8 +218,7 @@ class Planner:
         return self._s3
 
     def fail(self, what, exc):
-        code = error_code(exc)
-        self.module.fail_json(msg=f"Failed to {what} in {self.region}: {code + ': ' if code else ''}{exc}")
+        self.module.fail_json(msg=f"Failed to {what} in {self.region}: {error_cause(exc)}")
 
     def images(self, **kwargs):
         try:

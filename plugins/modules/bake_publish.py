@@ -149,7 +149,7 @@ import tempfile
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import client_from_module, error_code
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import client_from_module, error_cause, error_code
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils._bake import (
     CLUSTER_TAG,
     IMAGE_TAG,
@@ -180,8 +180,7 @@ class Publisher:
         self.region = module.params.get("region") or self.ec2.meta.region_name
 
     def fail(self, what, exc):
-        code = error_code(exc)
-        self.module.fail_json(msg=f"Failed to {what} in {self.region}: {code + ': ' if code else ''}{exc}")
+        self.module.fail_json(msg=f"Failed to {what} in {self.region}: {error_cause(exc)}")
 
     def paginate(self, client, operation, key, what, **kwargs):
         try:

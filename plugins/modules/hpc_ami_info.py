@@ -151,7 +151,7 @@ from ansible_collections.hpcops.aws_hpc.plugins.module_utils._ami import (
     newest_baked,
     resolution_order,
 )
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import client_from_module, error_code
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import client_from_module, error_cause, error_code
 
 try:
     import botocore.exceptions
@@ -171,9 +171,7 @@ class ImageFinder:
         self.region = module.params.get("region") or self.ec2.meta.region_name
 
     def fail(self, what, exc):
-        code = error_code(exc)
-        cause = f"{code}: {exc}" if code else str(exc)
-        self.module.fail_json(msg=f"Failed to look up {what} for role {self.role} in {self.region}: {cause}")
+        self.module.fail_json(msg=f"Failed to look up {what} for role {self.role} in {self.region}: {error_cause(exc)}")
 
     def _images(self, what, **kwargs):
         try:

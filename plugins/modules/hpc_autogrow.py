@@ -209,7 +209,11 @@ import time
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _autogrow, _sched
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import AWS_ERRORS, client_from_module, error_code
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import (
+    AWS_ERRORS,
+    client_from_module,
+    error_cause,
+)
 
 IDLE_TAG = _autogrow.IDLE_TAG
 BATCH = 1000
@@ -225,9 +229,8 @@ class Autogrow:
         self.asg = client_from_module(module, "autoscaling") if params["pool_mode"] == "warm_pool" else None
 
     def fail(self, what, exc):
-        code = error_code(exc)
-        cause = "%s: %s" % (code, exc) if code else str(exc)
-        self.module.fail_json(msg="Failed to %s for the compute nodes of cluster %s: %s" % (what, self.cluster, cause))
+        self.module.fail_json(msg="Failed to %s for the compute nodes of cluster %s: %s"
+                              % (what, self.cluster, error_cause(exc)))
 
     def call(self, what, method, **kwargs):
         try:

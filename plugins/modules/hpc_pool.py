@@ -176,7 +176,12 @@ import time
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _pool, _sched
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import AWS_ERRORS, client_from_module, error_code
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import (
+    AWS_ERRORS,
+    client_from_module,
+    error_cause,
+    error_code,
+)
 
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
 
@@ -196,9 +201,8 @@ class PoolManager:
         self.diff = {"before": {}, "after": {}}
 
     def fail(self, what, exc):
-        code = error_code(exc)
-        cause = "%s: %s" % (code, exc) if code else str(exc)
-        self.module.fail_json(msg="Failed to %s for Auto Scaling group %s: %s" % (what, self.group_name, cause))
+        self.module.fail_json(msg="Failed to %s for Auto Scaling group %s: %s"
+                              % (what, self.group_name, error_cause(exc)))
 
     def group(self):
         try:

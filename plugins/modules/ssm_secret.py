@@ -180,7 +180,7 @@ reencrypted:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import client_from_module, error_code
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import client_from_module, error_cause, error_code
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils._secret import (
     LENGTH_MAX,
     LENGTH_MIN,
@@ -223,7 +223,7 @@ class SecretManager:
 
     def fail(self, action, exc):
         code = error_code(exc)
-        cause = f"{code}: {exc}" if code else str(exc)
+        cause = error_cause(exc)
         for value in self._secrets:
             cause = cause.replace(value, MASK)
         self.module.fail_json(msg=f"Failed to {action} SSM parameter {self.name}: {cause}", error_code=code or None)

@@ -91,6 +91,8 @@ def test_error_code():
 
     assert _aws.error_code(Boom()) == "ThrottlingException"
     assert _aws.error_code(ValueError("x")) == ""
+    assert _aws.error_cause(Boom()) == "ThrottlingException: boom"
+    assert _aws.error_cause(ValueError("x")) == "x"
 
 
 def test_client_takes_aws_config_but_keeps_retry_policy():
