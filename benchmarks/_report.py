@@ -1,15 +1,36 @@
-"""What every benchmark does with its report: print it (table or JSON) and say whether targets held."""
+"""What every benchmark does around its measurement: options, a scratch folder, the report, the exit status."""
 
 from __future__ import annotations
 
 import json
+import sys
+import tempfile
+from pathlib import Path
 
 
-def finish(report, args, print_table):
-    """Print ``report`` as JSON (``--json``) or with ``print_table``; the exit status for main().
+class BenchmarkError(RuntimeError):
+    """Something went wrong (as opposed to a missed target)."""
 
-    With ``--check-targets`` a missed target (``report["targets"][...]["pass"]`` false) exits 2.
+
+def add_report_options(parser):
+    """``--json`` and ``--check-targets``, the options every benchmark's report takes."""
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--check-targets", action="store_true", help="exit 2 when a target is missed")
+
+
+def run_and_report(measure, args, print_table, prefix):
+    """Call ``measure(scratch_folder)`` and print its report; the exit status for main().
+
+    The report prints as JSON (``--json``) or with ``print_table``. A :class:`BenchmarkError`
+    exits 1; with ``--check-targets`` a missed target (``report["targets"][...]["pass"]`` false)
+    exits 2.
     """
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        try:
+            report = measure(Path(tmp))
+        except BenchmarkError as exc:
+            print(f"benchmark failed: {exc}", file=sys.stderr)
+            return 1
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -21,7 +21,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "lab"))
 
 import labctl  # noqa: E402 - lab/ joins the path just above
-from _report import finish  # noqa: E402 - benchmarks/ is the script's own directory
+from _report import BenchmarkError, add_report_options, run_and_report  # noqa: E402 - benchmarks/ is the script's own directory
 
 BIN = Path(sys.executable).parent
 IMAGES = ["sqlserver", "headnode", "computenode", "pcluster-linux"]
@@ -42,10 +41,6 @@ LAB_FILTERS = {
 }
 SECOND_RUN_LIMIT = 10.0
 CONCURRENCY_RATIO = 1.3
-
-
-class BenchmarkError(RuntimeError):
-    pass
 
 
 def lab_env() -> dict[str, str]:
@@ -151,16 +146,9 @@ def print_table(report: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--check-targets", action="store_true", help="exit 2 when a target is missed")
+    add_report_options(parser)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bake_bench_") as tmp:
-        try:
-            report = run(Path(tmp))
-        except BenchmarkError as exc:
-            print(f"benchmark failed: {exc}", file=sys.stderr)
-            return 1
-    return finish(report, args, print_table)
+    return run_and_report(run, args, print_table, "bake_bench_")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -38,7 +37,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from _report import finish  # benchmarks/ is the script's own directory
+from _report import BenchmarkError, add_report_options, run_and_report  # benchmarks/ is the script's own directory
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -86,10 +85,6 @@ core.TaggedEC2Resource.get_tags = get_tags
 from moto.server import main
 main(["-H", "127.0.0.1", "-p", sys.argv[1]])
 """
-
-
-class BenchmarkError(RuntimeError):
-    """Something went wrong (as opposed to a missed target)."""
 
 
 # ---------------------------------------------------------------------------- endpoint
@@ -371,18 +366,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--instances", type=int, default=10_000, help="number of instances (default 10000)")
     parser.add_argument("--endpoint-url", help="EC2 endpoint to use (default: start an own moto_server)")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--check-targets", action="store_true", help="exit 2 when a target is missed")
+    add_report_options(parser)
     args = parser.parse_args(argv)
     if args.instances < 1:
         parser.error("--instances must be at least 1")
-    with tempfile.TemporaryDirectory(prefix="hpc_ec2_bench_") as tmp:
-        try:
-            report = run(args, Path(tmp))
-        except BenchmarkError as exc:
-            print(f"benchmark failed: {exc}", file=sys.stderr)
-            return 1
-    return finish(report, args, print_table)
+    return run_and_report(lambda tmp: run(args, tmp), args, print_table, "hpc_ec2_bench_")
 
 
 if __name__ == "__main__":

@@ -65,6 +65,20 @@ def ansible_env(lab_env) -> dict[str, str]:
     return env
 
 
+def cluster_instances(ec2, cluster):
+    """The cluster's instances (tag ``hpc:cluster``) that are not terminated, from a boto3 EC2 client."""
+    found = []
+    for page in ec2.get_paginator("describe_instances").paginate(
+        Filters=[
+            {"Name": "tag:hpc:cluster", "Values": [cluster]},
+            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+        ]
+    ):
+        for reservation in page["Reservations"]:
+            found.extend(reservation["Instances"])
+    return found
+
+
 def play_recap(output: str) -> dict[str, dict[str, int]]:
     """Parse PLAY RECAP lines into {host: {ok, changed, unreachable, failed}}."""
     recap = {}

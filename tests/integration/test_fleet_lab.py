@@ -31,7 +31,7 @@ import uuid
 
 import boto3
 import pytest
-from conftest import ROOT, play_recap
+from conftest import ROOT, cluster_instances, play_recap
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")]
 
@@ -92,7 +92,7 @@ def aws(lab_env):
         with contextlib.suppress(Exception):
             asg.delete_auto_scaling_group(AutoScalingGroupName=group, ForceDelete=True)
     for cluster in made["clusters"]:
-        live = instances(ec2, cluster)
+        live = cluster_instances(ec2, cluster)
         if live:
             ec2.terminate_instances(InstanceIds=[i["InstanceId"] for i in live])
         with contextlib.suppress(Exception):
@@ -107,19 +107,6 @@ def aws(lab_env):
         subprocess.run(
             ["scontrol", "update", f"nodename={node}", "state=resume"], env=SLURM_ENV, check=False, capture_output=True
         )
-
-
-def instances(ec2, cluster):
-    found = []
-    for page in ec2.get_paginator("describe_instances").paginate(
-        Filters=[
-            {"Name": "tag:hpc:cluster", "Values": [cluster]},
-            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
-        ]
-    ):
-        for reservation in page["Reservations"]:
-            found.extend(reservation["Instances"])
-    return found
 
 
 def new_cluster(aws):
@@ -176,11 +163,11 @@ def test_autogrow_starts_runs_and_stops(run_playbook, aws):
     check = run_playbook("-i", str(SLURM_INVENTORY), "playbooks/autogrow.yml", "--check", "-e", base_vars(**step_vars))
     assert check.returncode == 0, check.stdout
     assert "demand 2 nodes" in check.stdout
-    assert {i["State"]["Name"] for i in instances(ec2, cluster)} == {"stopped"}
+    assert {i["State"]["Name"] for i in cluster_instances(ec2, cluster)} == {"stopped"}
 
     grow = run_playbook("-i", str(SLURM_INVENTORY), "playbooks/autogrow.yml", "-e", base_vars(**step_vars))
     assert grow.returncode == 0, grow.stdout
-    assert {i["State"]["Name"] for i in instances(ec2, cluster)} == {"running"}
+    assert {i["State"]["Name"] for i in cluster_instances(ec2, cluster)} == {"running"}
     deadline = time.time() + 90
     while time.time() < deadline and any(job_state(job) != "COMPLETED" for job in jobs):
         time.sleep(2)
@@ -196,7 +183,7 @@ def test_autogrow_starts_runs_and_stops(run_playbook, aws):
     }
     shrink = run_playbook("-i", str(SLURM_INVENTORY), "playbooks/autogrow.yml", "-e", base_vars(**shrink_vars))
     assert shrink.returncode == 0, shrink.stdout
-    assert {i["State"]["Name"] for i in instances(ec2, cluster)} == {"stopped"}
+    assert {i["State"]["Name"] for i in cluster_instances(ec2, cluster)} == {"stopped"}
     states = node_states()
     assert all("drain" in states[node] for node in NODES), states
 
@@ -231,12 +218,12 @@ def test_autogrow_stops_a_node_held_for_a_wide_job_until_a_running_job_ends(run_
                         base_vars(**step_vars, autogrow_forecast=False))
     assert held.returncode == 0, held.stdout
     assert "demand 2 nodes" in held.stdout
-    assert {i["State"]["Name"] for i in instances(ec2, cluster)} == {"running"}
+    assert {i["State"]["Name"] for i in cluster_instances(ec2, cluster)} == {"running"}
 
     result = run_playbook("-i", str(SLURM_INVENTORY), "playbooks/autogrow.yml", "-e", base_vars(**step_vars))
     assert result.returncode == 0, result.stdout
     assert "demand 0 nodes" in result.stdout
-    states = {tags(i)["hpc:node-name"]: i["State"]["Name"] for i in instances(ec2, cluster)}
+    states = {tags(i)["hpc:node-name"]: i["State"]["Name"] for i in cluster_instances(ec2, cluster)}
     assert states == {NODES[0]: "running", NODES[1]: "stopped"}
     assert "drain" in node_states()[NODES[1]]
     assert job_state(long_job) == "RUNNING"
@@ -288,7 +275,7 @@ def test_autogrow_service_installed_by_the_role_runs_a_step(run_playbook, aws, l
     step = subprocess.run(once, env=env, capture_output=True, text=True, check=False, timeout=120)
     assert step.returncode == 0, step.stdout + step.stderr
     assert "demand 2" in step.stderr, step.stderr
-    assert {i["State"]["Name"] for i in instances(ec2, cluster)} == {"running"}
+    assert {i["State"]["Name"] for i in cluster_instances(ec2, cluster)} == {"running"}
     deadline = time.time() + 90
     while time.time() < deadline and any(job_state(job) != "COMPLETED" for job in jobs):
         time.sleep(2)
@@ -299,7 +286,7 @@ def test_autogrow_service_installed_by_the_role_runs_a_step(run_playbook, aws, l
                     autogrow_service_billing_min_s=0)
     step = subprocess.run(once, env=env, capture_output=True, text=True, check=False, timeout=120)
     assert step.returncode == 0, step.stdout + step.stderr
-    assert {i["State"]["Name"] for i in instances(ec2, cluster)} == {"stopped"}
+    assert {i["State"]["Name"] for i in cluster_instances(ec2, cluster)} == {"stopped"}
     states = node_states()
     assert all("drain" in states[node] for node in NODES), states
     for node in NODES:
@@ -359,7 +346,7 @@ def test_rolling_replacement_drains_a_busy_node_and_the_job_completes(run_playbo
     assert job_state(job) == "COMPLETED"
     # it was drained while the job ran: Slurm recorded the drain reason on the node
     assert "hpc pool" in slurm("scontrol", "show", "node", NODES[0])
-    final = instances(ec2, cluster)
+    final = cluster_instances(ec2, cluster)
     assert len(final) == 2
     assert {i["ImageId"] for i in final} == {aws["new"]}
     assert not any(tags(i).get("hpc:pool-state") for i in final)

@@ -15,7 +15,7 @@ import uuid
 
 import boto3
 import pytest
-from conftest import play_recap
+from conftest import cluster_instances, play_recap
 
 pytestmark = pytest.mark.lab
 
@@ -66,7 +66,7 @@ def pool(lab_env):
     }
     with contextlib.suppress(Exception):
         asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
-    live = live_instances(ec2, cluster)
+    live = cluster_instances(ec2, cluster)
     if live:
         ec2.terminate_instances(InstanceIds=[i["InstanceId"] for i in live])
     with contextlib.suppress(Exception):
@@ -75,19 +75,6 @@ def pool(lab_env):
         ec2.delete_subnet(SubnetId=subnet)
     with contextlib.suppress(Exception):
         ec2.delete_vpc(VpcId=vpc)
-
-
-def live_instances(ec2, cluster):
-    found = []
-    for page in ec2.get_paginator("describe_instances").paginate(
-        Filters=[
-            {"Name": "tag:hpc:cluster", "Values": [cluster]},
-            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
-        ]
-    ):
-        for reservation in page["Reservations"]:
-            found.extend(reservation["Instances"])
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -112,15 +99,15 @@ def play(run_playbook, pool, inventory, *extra):
 
 
 def test_check_mode_prints_the_plan_and_changes_nothing(run_playbook, pool, inventory):
-    before = sorted(i["InstanceId"] for i in live_instances(pool["ec2"], pool["cluster"]))
+    before = sorted(i["InstanceId"] for i in cluster_instances(pool["ec2"], pool["cluster"]))
     assert len(before) == DESIRED
     result = play(run_playbook, pool, inventory, "--check")
     assert result.returncode == 0, result.stdout
     assert f"{DESIRED} outdated" in result.stdout
     assert "must stay" in result.stdout
-    after = sorted(i["InstanceId"] for i in live_instances(pool["ec2"], pool["cluster"]))
+    after = sorted(i["InstanceId"] for i in cluster_instances(pool["ec2"], pool["cluster"]))
     assert before == after
-    assert not any(tags(i).get("hpc:pool-state") for i in live_instances(pool["ec2"], pool["cluster"]))
+    assert not any(tags(i).get("hpc:pool-state") for i in cluster_instances(pool["ec2"], pool["cluster"]))
 
 
 def test_killed_halfway_then_resumed(run_playbook, pool, inventory):
@@ -128,7 +115,7 @@ def test_killed_halfway_then_resumed(run_playbook, pool, inventory):
     killed = play(run_playbook, pool, inventory, "-e", "pool_fail_after_batches=2")
     assert killed.returncode != 0
     assert "test hook: stopping after 2 rounds" in killed.stdout, killed.stdout[-3000:]
-    halfway = live_instances(ec2, cluster)
+    halfway = cluster_instances(ec2, cluster)
     images = [i["ImageId"] for i in halfway]
     assert pool["old"] in images, "the kill came too late to test a resume"
     assert pool["new"] in images or any(tags(i).get("hpc:pool-state") for i in halfway)
@@ -137,7 +124,7 @@ def test_killed_halfway_then_resumed(run_playbook, pool, inventory):
     assert resumed.returncode == 0, resumed.stdout
     assert play_recap(resumed.stdout)["localhost"]["failed"] == 0
 
-    final = live_instances(ec2, cluster)
+    final = cluster_instances(ec2, cluster)
     group = pool["asg"].describe_auto_scaling_groups(AutoScalingGroupNames=[pool["name"]])["AutoScalingGroups"][0]
     in_group = sorted(i["InstanceId"] for i in group["Instances"])
     # no duplicates: exactly the desired capacity, all of them the group's; no orphans: nothing else lives
