@@ -142,7 +142,6 @@ def simulate(jobs, policy, max_nodes, boot_s, warm_boot_s, *, record=True, estim
         billed[0] += max(now - node.billed_since, BILLING_MIN_S)
 
     running = {}  # finish event order -> (finish time, nodes)
-    starting_ready = {}  # node id -> ready time
 
     def start_job(now, position, index):
         need = jobs[index][2]
@@ -218,7 +217,6 @@ def simulate(jobs, policy, max_nodes, boot_s, warm_boot_s, *, record=True, estim
                     node.since = now
                     idle_stack.append(node_id)
             elif kind == "ready":
-                starting_ready.pop(payload, None)
                 node = nodes[payload]
                 node.state = autogrow.IDLE
                 node.since = now
@@ -241,13 +239,11 @@ def simulate(jobs, policy, max_nodes, boot_s, warm_boot_s, *, record=True, estim
                 node.state = autogrow.STARTING
                 node.billed_since = now
                 push(now + warm_boot_s, "ready", node_id)
-                starting_ready[node_id] = now + warm_boot_s
             for _unused in range(decision.launch):
                 serial[0] += 1
                 node_id = f"c{serial[0]:07d}"
                 nodes[node_id] = Node(node_id, autogrow.STARTING, billed_since=now, warm=False)
                 push(now + boot_s, "ready", node_id)
-                starting_ready[node_id] = now + boot_s
             if decision.stop:
                 stopping = set(decision.stop)
                 idle_stack[:] = [node_id for node_id in idle_stack if node_id not in stopping]

@@ -168,14 +168,17 @@ class Config(object):
         """The idle time after which a node is stopped (derived from the restart cost by default)."""
         if self.idle_timeout_s is not None:
             return self.idle_timeout_s
-        boot = self.warm_boot_s if self.use_warm_pool else self.cold_boot_s
-        return max(boot, self.billing_min_s)
+        return max(self.restart_s, self.billing_min_s)
+
+    @property
+    def restart_s(self):
+        """How long bringing a node back takes: a warm-pool start, else a fresh launch."""
+        return self.warm_boot_s if self.use_warm_pool else self.cold_boot_s
 
     @property
     def lead_s(self):
         """How long before a reserved start the nodes for it are started: a boot and one poll."""
-        boot = self.warm_boot_s if self.use_warm_pool else self.cold_boot_s
-        return boot + self.check_interval_s
+        return self.restart_s + self.check_interval_s
 
     def as_dict(self):
         data = dict(vars(self))
