@@ -13,8 +13,10 @@ node names follow ParallelCluster's <queue>-<st|dy>-<resource>-<n> scheme.
 
 Needs root, Debian's slurm-wlm, munge and openssh-server (lab/debian-deps.sh). Traffic stays on
 the lab's own bridge (LAB_SLURM_SUBNET, default 10.213.77.0/24) and loopback. Everything it writes
-is under .lab/slurm/; it writes an Ansible inventory there (.lab/slurm/inventory.yml: groups
-pcluster_head and pcluster_compute, reached over SSH as root with a key made for the lab).
+is under .lab/slurm/, except munged's files, which live in /run/hpcops-lab-<hash of the checkout
+path>/munge so that user munge reaches them from a checkout in a folder only root may enter. It
+writes an Ansible inventory there (.lab/slurm/inventory.yml: groups pcluster_head and
+pcluster_compute, reached over SSH as root with a key made for the lab).
 This is lab tooling; nothing under plugins/ or roles/ imports it.
 """
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import importlib.util
 import ipaddress
 import json
@@ -43,9 +46,19 @@ TEMPLATE = ROOT / "lab" / "slurm" / "slurm.conf.tmpl"
 SSHD_TEMPLATE = ROOT / "lab" / "slurm" / "sshd_config.tmpl"
 BRIDGE = os.environ.get("LAB_SLURM_BRIDGE", "hpcslurm0")
 SUBNET = ipaddress.ip_network(os.environ.get("LAB_SLURM_SUBNET", "10.213.77.0/24"))
-NS_PREFIX = "hpcslurm-"
+# Names of the namespaces and veth pairs; a second lab on the same machine (the any-folder test) sets
+# its own so it never touches the first.
+NS_PREFIX = os.environ.get("LAB_SLURM_NS_PREFIX", "hpcslurm-")
+VETH_PREFIX = os.environ.get("LAB_SLURM_VETH_PREFIX", "hs")
 NETNS_DIR = Path("/var/run/netns")
 DEFAULT_CLUSTER = "lab"
+# munged runs as user munge, which cannot enter a checkout under a folder only root may enter (a clone
+# under /root or `mktemp -d`, mode 0700). Its key, socket, pid, seed and log live in a root-owned folder
+# under /run instead, one per checkout (named by a hash of the checkout's path); `down` removes it.
+RUNTIME = Path(os.environ.get("LAB_RUNTIME_DIR", "/run")) / (
+    "hpcops-lab-" + hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
+)
+MUNGE_DIR = RUNTIME / "munge"
 
 
 def _pcluster_logic():
@@ -168,6 +181,7 @@ def render_slurm_conf(plan: dict) -> str:
         head=head["name"],
         head_addr=head["addr"],
         state=STATE,
+        munge=MUNGE_DIR,
         nodes=nodes,
         partitions=partitions,
     )
@@ -197,7 +211,11 @@ def ensure_keys() -> None:
 
 
 def ensure_munge_key() -> Path:
-    munge = STATE / "munge"
+    """munged's folder (key, socket, pid, seed, log) where user munge can reach it, whatever the checkout's mode."""
+    RUNTIME.mkdir(mode=0o755, parents=True, exist_ok=True)
+    os.chown(RUNTIME, 0, 0)
+    os.chmod(RUNTIME, 0o755)  # noqa: S103 - munge must traverse it to reach its own folder
+    munge = MUNGE_DIR
     munge.mkdir(parents=True, exist_ok=True)
     key = munge / "munge.key"
     user = pwd.getpwnam("munge")
@@ -230,7 +248,7 @@ def network_up(plan: dict) -> None:
         name = netns(host)
         if name in present:
             continue
-        veth, peer = f"hsv{index}", f"hsp{index}"
+        veth, peer = f"{VETH_PREFIX}v{index}", f"{VETH_PREFIX}p{index}"
         run("ip", "netns", "add", name)
         run("ip", "link", "del", veth, check=False, quiet=True)
         run("ip", "link", "add", veth, "type", "veth", "peer", "name", peer)
@@ -390,7 +408,7 @@ def up(args: argparse.Namespace) -> int:  # noqa: PLR0912, PLR0915 - the bring-u
         print("slurmlab: the running cluster differs from the wanted one (or is incomplete): recreating it")
         down(args)
     else:
-        foreign = sorted(name for name in existing_netns() if name.startswith("hpcslurm-"))
+        foreign = sorted(name for name in existing_netns() if name.startswith(NS_PREFIX))
         if foreign or subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True, check=False).returncode == 0:
             # Not ours (no state here): another checkout's lab, or one whose state was lost. Never
             # tear down what this checkout did not make.
@@ -403,7 +421,14 @@ def up(args: argparse.Namespace) -> int:  # noqa: PLR0912, PLR0915 - the bring-u
     STATE.mkdir(parents=True, exist_ok=True)
     for sub in ("etc", "run", "log", "ctld", "spool", "jobs"):
         (STATE / sub).mkdir(parents=True, exist_ok=True)
-    state = {"plan": plan, "pids": {}, "slurm_conf": conf, "created_run_sshd": False}
+    state = {
+        "plan": plan,
+        "pids": {},
+        "slurm_conf": conf,
+        "created_run_sshd": False,
+        "runtime_dir": str(RUNTIME),
+        "munge_dir": str(MUNGE_DIR),
+    }
     save_state(state)  # from here on `down` can clean up whatever exists
     SLURM_CONF.write_text(conf)
     ensure_keys()
@@ -478,13 +503,13 @@ def up(args: argparse.Namespace) -> int:  # noqa: PLR0912, PLR0915 - the bring-u
 
 def down(_args: argparse.Namespace) -> int:  # noqa: PLR0912 - every kind of leftover, in order
     state = load_state()
-    if state is None and not STATE.exists():
+    if state is None and not STATE.exists() and not RUNTIME.exists():
         print("slurmlab: nothing to remove")
         return 0
     state = state or {"pids": {}, "plan": {"hosts": [], "bridge": BRIDGE}}
     pids = {name: pid for name, pid in state.get("pids", {}).items() if _alive(pid)}
     # munged also writes its own pid file (runuser may sit in between)
-    munge_pid = STATE / "munge" / "munged.pid"
+    munge_pid = Path(state.get("munge_dir", MUNGE_DIR)) / "munged.pid"
     if munge_pid.exists():
         try:
             pid = int(munge_pid.read_text().strip())
@@ -524,6 +549,7 @@ def down(_args: argparse.Namespace) -> int:  # noqa: PLR0912 - every kind of lef
     if state.get("created_run_sshd"):
         shutil.rmtree("/run/sshd", ignore_errors=True)
     shutil.rmtree(STATE, ignore_errors=True)
+    shutil.rmtree(state.get("runtime_dir", RUNTIME), ignore_errors=True)
     (STATE.parent / "slurm-cluster-config.yaml").unlink(missing_ok=True)
     print(
         f"slurmlab: stopped {len(pids)} processes, removed {len(state.get('plan', {}).get('hosts', []))} "
