@@ -7,32 +7,41 @@ VENV := .venv
 BIN := $(abspath $(VENV))/bin
 LAB := .lab
 COLLECTION_LINK := $(LAB)/collections/ansible_collections/hpcops/aws_hpc
-LAB_STAMP := $(VENV)/.lab-$(shell cat requirements/lab.txt | sha256sum | cut -c1-16)
+LAB_STAMP := $(VENV)/.lab-$(shell cat requirements/runtime.txt requirements/lab.txt | sha256sum | cut -c1-16)
 # aws-parallelcluster pins versions of attrs/packaging that ansible-lint and molecule cannot use,
 # so `pcluster` lives in a venv of its own.
 PCLUSTER_VENV := .venv-pcluster
 PCLUSTER_STAMP := $(PCLUSTER_VENV)/.stamp-$(shell cat requirements/pcluster.txt | sha256sum | cut -c1-16)
-# Debian packages of the lab: Packer (bakery), Slurm + munge + sshd (the ParallelCluster stand-in).
-LAB_DEBS := packer slurm-wlm munge openssh-server
-TEST_STAMP := $(VENV)/.test-$(shell cat requirements/lab.txt requirements/test.txt | sha256sum | cut -c1-16)
+# Debian packages of the lab: Packer (bakery), Slurm + munge + sshd + iproute2 (the ParallelCluster
+# stand-in on network-namespace hosts). Only the lab, integration and molecule targets need them.
+LAB_DEBS := packer slurm-wlm munge openssh-server iproute2
+TEST_STAMP := $(VENV)/.test-$(shell cat requirements/runtime.txt requirements/lab.txt requirements/test.txt | sha256sum | cut -c1-16)
 # Everything lab-facing runs with the lab's AWS settings (endpoint on 127.0.0.1, test credentials).
 LAB_ENV = set -a && source $(LAB)/env && set +a && export PATH="$(BIN):$$PATH" &&
 
-.PHONY: help lab lab-up lab-down setup setup-test test lint unit integration molecule sanity \
-        docs docs-check changelog-lint collection-build clean
+.PHONY: help lab lab-up lab-down lab-debs setup setup-dev setup-test test lint unit integration molecule \
+        sanity docs docs-check changelog-lint collection-build clean
 
 help:
 	@echo "make lab       set everything up and run site.yml against the embedded lab"
 	@echo "make lab-down  stop everything the lab started"
 	@echo "make test      set everything up and run every test"
+	@echo "make lint | unit | collection-build   light targets: the venv only (no lab packages, no pcluster)"
 
 ## ---------------------------------------------------------------- setup
-setup: $(LAB_STAMP) $(PCLUSTER_STAMP) $(COLLECTION_LINK)
+# setup: what the lab needs; setup-dev: what lint, unit tests and the build need (a venv, nothing else);
+# setup-test: both.
+setup: $(LAB_STAMP) lab-debs $(PCLUSTER_STAMP) $(COLLECTION_LINK)
 
-setup-test: setup $(TEST_STAMP)
+setup-dev: $(TEST_STAMP) $(COLLECTION_LINK)
 
-$(LAB_STAMP): requirements/lab.txt
+setup-test: setup setup-dev
+
+lab-debs:
 	PYTHON=$(PYTHON) bash lab/debian-deps.sh $(LAB_DEBS)
+
+$(LAB_STAMP): requirements/runtime.txt requirements/lab.txt
+	PYTHON=$(PYTHON) bash lab/debian-deps.sh
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/lab.txt
@@ -52,8 +61,8 @@ $(TEST_STAMP): $(LAB_STAMP) requirements/test.txt
 	rm -f $(VENV)/.test-*
 	touch $@
 
-# A checkout is not laid out as ansible_collections/hpcops/aws_hpc; ansible.cfg points
-# collections_path at this link so `hpcops.aws_hpc.*` resolves to the working tree.
+# A checkout is not laid out as ansible_collections/hpcops/aws_hpc; ansible.cfg looks in
+# .lab/collections first, so `hpcops.aws_hpc.*` resolves to the working tree here.
 $(COLLECTION_LINK):
 	mkdir -p $(dir $@)
 	ln -sfn ../../../.. $@
@@ -74,12 +83,12 @@ test: setup-test lab-up
 	$(MAKE) --no-print-directory lint docs-check changelog-lint unit integration molecule sanity collection-build
 	@echo "make test: every check passed"
 
-lint: setup-test
+lint: setup-dev
 	$(BIN)/yamllint --strict .
 	$(BIN)/ruff check .
 	PATH="$(BIN):$$PATH" ansible-lint --profile production --offline
 
-unit: setup-test
+unit: setup-dev
 	$(BIN)/pytest -q tests/unit
 
 integration: setup-test lab-up
@@ -88,19 +97,19 @@ integration: setup-test lab-up
 molecule: setup-test lab-up
 	$(LAB_ENV) molecule test -s lab
 
-sanity: setup-test
+sanity: setup-dev
 	PATH="$(BIN):$$PATH" bash tests/sanity/run.sh
 
-docs: setup-test
+docs: setup-dev
 	$(BIN)/python docs/tools/role_docs.py --write
 
-docs-check: setup-test
+docs-check: setup-dev
 	$(BIN)/python docs/tools/role_docs.py --check
 
-changelog-lint: setup-test
+changelog-lint: setup-dev
 	$(BIN)/antsibull-changelog lint
 
-collection-build: setup
+collection-build: setup-dev
 	rm -rf $(LAB)/build && mkdir -p $(LAB)/build
 	$(BIN)/ansible-galaxy collection build --output-path $(LAB)/build .
 	$(BIN)/ansible-galaxy collection install --force --offline --no-deps -p $(LAB)/build/install $(LAB)/build/hpcops-aws_hpc-*.tar.gz

@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 ---
 module: hpc_autogrow
 short_description: One autogrow reconcile step - start or stop compute nodes from the scheduler's queue
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads the scheduler's pending jobs and node states (output gathered by a previous task on the scheduler's head
     host, see O(squeue_json), O(sinfo_json), O(pending_jobs), O(scheduler_nodes)), the cluster's compute instances

@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 ---
 module: hpc_pool
 short_description: Keep the compute node pool fresh - warm pool and rolling replacement, one step at a time
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Manages the pool of pre-deployed compute nodes of one cluster's compute Auto Scaling group
     (C(hpc-<cluster>-computenode) by default) and replaces every node whose AMI is not the launch template's

@@ -116,7 +116,8 @@ def test_every_plugin_import_is_a_listed_python_requirement():
 
 def test_python_requirements_agree_with_the_lab_pins():
     lab = {}
-    for line in (ROOT / "requirements" / "lab.txt").read_text().splitlines():
+    pinned = (ROOT / "requirements" / "runtime.txt").read_text() + (ROOT / "requirements" / "lab.txt").read_text()
+    for line in pinned.splitlines():
         match = re.match(r"^([A-Za-z0-9_.-]+)(?:\[[^]]*\])?==(\S+)", line)
         if match:
             lab[match[1].lower()] = match[2]
@@ -152,3 +153,55 @@ def test_collection_metadata_names_the_same_files():
     meta = yaml.safe_load((ROOT / "meta" / "execution-environment.yml").read_text())
     assert meta["dependencies"]["python"] == "ee/requirements.txt"
     assert meta["dependencies"]["system"] == "ee/bindep.txt"
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def test_packer_amazon_plugin_is_pinned_and_meets_every_template(ee):
+    """The image installs one pinned amazon plugin where every user finds it, and that version meets
+    the required_plugins constraint of each template (Packer 1.7+ refuses to build otherwise)."""
+    steps = ee["additional_build_steps"]["append_final"]
+    text = "\n".join(steps)
+    pinned = re.search(r"ARG PACKER_AMAZON_PLUGIN_VERSION=(\d+\.\d+\.\d+)\b", text)
+    assert pinned, "the amazon plugin version is not pinned"
+    assert "ENV PACKER_PLUGIN_PATH=" in text
+    assert "packer plugins install github.com/hashicorp/amazon v${PACKER_AMAZON_PLUGIN_VERSION}" in text
+    plugin = _version(pinned[1])
+    templates = sorted(p for p in (ROOT / "packer").iterdir() if p.is_dir() and list(p.glob("*.pkr.hcl")))
+    assert templates, "no Packer template directory found"
+    for template in templates:
+        versions = template / "versions.pkr.hcl"
+        assert versions.is_file(), f"{template.name}: no versions.pkr.hcl"
+        body = versions.read_text()
+        assert 'source  = "github.com/hashicorp/amazon"' in body
+        constraint = re.search(r'version = "([^"]+)"', body)[1]
+        for clause in (c.strip() for c in constraint.split(",")):
+            op, wanted = re.match(r"(>=|<=|<|>|=|~>)\s*(\S+)", clause).groups()
+            assert op in (">=", "<"), f"{template.name}: unexpected constraint {clause}"
+            ok = plugin >= _version(wanted) if op == ">=" else plugin < _version(wanted)
+            assert ok, f"{template.name}: the pinned plugin {pinned[1]} does not meet {clause}"
+        # the template file itself stays readable by Packer 1.6.6 (the lab and Debian users)
+        main = template / f"{template.name}.pkr.hcl"
+        assert main.is_file() and "required_plugins" not in main.read_text(), main
+
+
+@pytest.mark.skipif(shutil.which("packer") is None, reason="Packer is not installed (make setup-test installs it)")
+def test_packer_166_accepts_the_template_file_and_rejects_the_directory():
+    """What the bakery relies on (roles/ami_bakery/tasks/build.yml): Packer before 1.7 rejects the
+    required_plugins block, so it is given the template file alone. Checked with the Packer on PATH."""
+    version = subprocess.run(["packer", "version"], capture_output=True, text=True, check=True,
+                             env=dict(os.environ, CHECKPOINT_DISABLE="1")).stdout
+    release = _version(re.search(r"v(\d+\.\d+\.\d+)", version)[1])
+    if release >= (1, 7, 0):
+        pytest.skip(f"Packer {version.strip()} reads required_plugins")
+    for template in ("sqlserver", "hpcpack", "pcluster-linux"):
+        env = dict(os.environ, CHECKPOINT_DISABLE="1")
+        cwd = ROOT / "packer"
+        whole = subprocess.run(["packer", "validate", "-syntax-only", template], cwd=cwd, env=env,
+                               capture_output=True, text=True, check=False)
+        assert whole.returncode != 0 and "required_plugins" in whole.stdout + whole.stderr
+        alone = subprocess.run(["packer", "validate", "-syntax-only", f"{template}/{template}.pkr.hcl"],
+                               cwd=cwd, env=env, capture_output=True, text=True, check=False)
+        assert alone.returncode == 0, alone.stdout + alone.stderr
