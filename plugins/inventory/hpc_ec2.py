@@ -29,14 +29,33 @@ description:
   - Values from AWS (tags included) are never treated as templates.
   - The same file works against real AWS and against the embedded lab; the lab only sets
     C(AWS_ENDPOINT_URL).
+  - Credentials are taken through the same options as C(amazon.aws.aws_ec2) (O(access_key), O(secret_key),
+    O(session_token), O(profile), O(assume_role_arn) and their aliases and environment variables). Options set
+    in the inventory file win over environment variables; in order, the plugin uses keys set in the file
+    (O(access_key) and O(secret_key), with O(session_token) when it is set there too), a O(profile) set in the
+    file, a profile from C(AWS_PROFILE) or C(AWS_DEFAULT_PROFILE), keys from the environment, and else boto3's
+    own chain (shared files, SSO, container or instance role). Keys and a O(profile) both set in the file are
+    an error.
+  - With O(assume_role_arn), those credentials only call STS C(AssumeRole) (through O(endpoint_url),
+    O(aws_ca_bundle), O(validate_certs) and O(aws_config), with botocore's V(standard) retry mode, in
+    O(region), else the first of O(regions), else the default region); DescribeInstances then runs with the
+    role's temporary credentials.
+  - O(access_key), O(secret_key), O(session_token), O(profile), O(assume_role_arn), O(endpoint_url) and O(region)
+    may be templates, for example a C(lookup) of another environment variable (see the examples).
+  - Credential values never appear in error messages or in the cache; the cache entry is tied to the identity
+    through the profile name, the role ARN and a digest of the access key id.
+  - When O(cluster) is set, the C(all) group gets the variable C(hpc_inventory_cluster) with its value, so a
+    playbook can check that the inventory lists the cluster it is about to configure (for example against
+    C(hpc_cluster_name)).
 author:
   - hpcops developers (@hpcops)
-requirements:
-  - boto3 >= 1.28
-  - botocore >= 1.31
 extends_documentation_fragment:
   - constructed
   - inventory_cache
+  - amazon.aws.boto3
+  - amazon.aws.common.plugins
+  - amazon.aws.region.plugins
+  - amazon.aws.assume_role.plugins
 options:
   plugin:
     description:
@@ -47,27 +66,43 @@ options:
   regions:
     description:
       - The AWS regions to list instances in. They are queried concurrently.
-      - When empty, the default region of the session is used (C(AWS_REGION), C(AWS_DEFAULT_REGION)
-        or the profile's region); if there is none the inventory fails naming this option.
+      - When empty, O(region) is used, else the default region of the session (C(AWS_DEFAULT_REGION) or the
+        profile's region); if there is none the inventory fails naming this option.
     type: list
     elements: str
     default: []
   endpoint_url:
     description:
-      - URL of the EC2 endpoint to use instead of AWS's own, for example the embedded lab's
-        V(http://127.0.0.1:4566).
-      - When unset, botocore's own configuration applies (C(AWS_ENDPOINT_URL_EC2) and the profile's
-        C(endpoint_url) included).
+      - URL to use instead of AWS's own endpoints, for EC2 and (with O(assume_role_arn)) STS, for example the
+        embedded lab's V(http://127.0.0.1:4566).
+      - When unset, botocore's own configuration applies (C(AWS_ENDPOINT_URL_EC2), C(AWS_ENDPOINT_URL_STS) and
+        the profile's C(endpoint_url) included); use those for an endpoint per service.
+      - This replaces the option of the same name from C(amazon.aws.common.plugins) to also read
+        C(AWS_ENDPOINT_URL), the standard botocore variable (it wins over C(AWS_URL) when both are set).
     type: str
+    aliases: [aws_endpoint_url]
     env:
+      - name: AWS_URL
       - name: AWS_ENDPOINT_URL
-  profile:
+  aws_ca_bundle:
     description:
-      - The named AWS profile to take credentials and the default region from.
-      - When unset, the standard credential chain is used (environment, shared files, instance role).
-    type: str
+      - The CA bundle to validate the TLS certificates of the AWS endpoints with.
+      - When unset, botocore's own setting applies (C(AWS_CA_BUNDLE) or the profile's C(ca_bundle)).
+    type: path
     env:
-      - name: AWS_PROFILE
+      - name: AWS_CA_BUNDLE
+  validate_certs:
+    description:
+      - When V(false), TLS certificates of the AWS endpoints are not validated (EC2 and STS).
+      - Strongly discouraged; set O(aws_ca_bundle) instead.
+    type: bool
+    default: true
+  aws_config:
+    description:
+      - Extra botocore client configuration for the EC2 and STS clients, for example C(connect_timeout) or
+        C(proxies); see U(https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html).
+      - The retry settings stay the plugin's (O(max_attempts), botocore's V(standard) retry mode).
+    type: dict
   filters:
     description:
       - EC2 API filters for DescribeInstances as a dictionary of filter name to a value or a list of
@@ -82,6 +117,7 @@ options:
       - Only list the instances of this cluster, that is whose C(hpc:cluster) tag has this value.
       - Becomes the server-side filter C(tag:hpc:cluster); it may not contradict a C(tag:hpc:cluster)
         entry of O(filters).
+      - Also sets the variable C(hpc_inventory_cluster) of the C(all) group to this value.
     type: str
   hostnames:
     description:
@@ -124,8 +160,9 @@ options:
     default: 8
   max_attempts:
     description:
-      - How many times each DescribeInstances call is tried, the first try included, with botocore's
-        V(standard) retry mode (exponential backoff on throttling, 5xx errors and connection failures).
+      - How many times each DescribeInstances (and STS C(AssumeRole)) call is tried, the first try included,
+        with botocore's V(standard) retry mode (exponential backoff on throttling, 5xx errors and connection
+        failures).
     type: int
     default: 10
 """
@@ -172,6 +209,22 @@ compose:
 # group_vars/windows.yml next to the inventory file (the plugin sets no connection variables):
 # ansible_connection: amazon.aws.aws_ssm
 # ansible_shell_type: powershell
+
+---
+# another account's instances: the caller's credentials (profile "ops") assume a role there
+plugin: hpcops.aws_hpc.hpc_ec2
+profile: ops
+assume_role_arn: arn:aws:iam::210987654321:role/hpc-inventory-read
+regions: [eu-central-1]
+cluster: hpc
+
+---
+# explicit keys, the secret templated from another environment variable
+plugin: hpcops.aws_hpc.hpc_ec2
+access_key: AKIAIOSFODNN7EXAMPLE
+secret_key: "{{ lookup('ansible.builtin.env', 'HPC_INVENTORY_SECRET_KEY') }}"
+region: eu-central-1
+cluster: hpc
 """
 
 import os
@@ -194,11 +247,15 @@ from ansible_collections.hpcops.aws_hpc.plugins.module_utils._inventory import (
     build_filters,
     build_records,
     cache_payload,
+    choose_credentials,
+    credentials_identity,
     instances_of,
     options_fingerprint,
     records_from_cache,
+    redact,
     validate_ansible_host,
     validate_hostnames,
+    validate_region,
     validate_regions,
 )
 
@@ -212,6 +269,11 @@ except ImportError:  # pragma: no cover - reported in parse()
 NAME = "hpcops.aws_hpc.hpc_ec2"
 FILE_SUFFIXES = (".hpc_ec2.yml", ".hpc_ec2.yaml")
 FILE_NAMES = ("hpc_ec2.yml", "hpc_ec2.yaml")
+CLUSTER_VAR = "hpc_inventory_cluster"
+ROLE_SESSION_NAME = "hpcops.aws_hpc.hpc_ec2"
+# options that may be templates (as in amazon.aws.aws_ec2); credentials among them
+TEMPLATABLE = ("access_key", "secret_key", "session_token", "profile", "assume_role_arn", "endpoint_url", "region")
+SECRET_OPTIONS = ("access_key", "secret_key", "session_token")
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -251,11 +313,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if write_cache:
             self._cache[cache_key] = cache_payload(records, settings["fingerprint"])
         self._populate(records)
+        if settings["cluster"]:
+            self.inventory.set_variable("all", CLUSTER_VAR, settings["cluster"])
 
     # ---------------------------------------------------------------- options
 
     def _settings(self):
-        """Validate the options once; every error names the option."""
+        """Validate the options once; every error names the option and no error shows a credential."""
+        secrets = []
+        credentials = {"description": "the configured credentials"}
         try:
             level = self.get_option("hostvars_level")
             if level not in HOSTVARS_LEVELS:
@@ -272,44 +338,124 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if not isinstance(max_attempts, int) or max_attempts < 1:
                 raise InventoryOptionError("max_attempts", "must be a whole number of at least 1, got %r"
                                            % (max_attempts,))
+            values, sources = {}, {}
+            for name in ("profile", *SECRET_OPTIONS):
+                values[name], sources[name] = self._option_and_source(name)
+            secrets = [values[name] for name in SECRET_OPTIONS]
+            credentials = choose_credentials(values, sources)
+            aws_config = self.get_option("aws_config")
+            if aws_config is not None and not isinstance(aws_config, dict):
+                raise InventoryOptionError("aws_config", "must be a dictionary of botocore Config parameters")
+            cluster = self.get_option("cluster")
             settings = {
-                "filters": build_filters(self.get_option("filters"), self.get_option("cluster")),
+                "filters": build_filters(self.get_option("filters"), cluster),
+                "cluster": _plain(cluster) if cluster else None,
                 "hostnames": validate_hostnames(self.get_option("hostnames")),
                 "ansible_host": validate_ansible_host(self.get_option("ansible_host")),
                 "hostvars_level": level,
                 "page_size": page_size,
                 "max_threads": max_threads,
                 "max_attempts": max_attempts,
-                "endpoint_url": self.get_option("endpoint_url") or None,
-                "profile": self.get_option("profile") or None,
+                "endpoint_url": _plain(self._option_and_source("endpoint_url")[0]) or None,
+                "credentials": credentials,
+                "assume_role_arn": _plain(self._option_and_source("assume_role_arn")[0]) or None,
+                "validate_certs": self.get_option("validate_certs") is not False,
+                "ca_bundle": self.get_option("aws_ca_bundle") or None,
+                "aws_config": dict(aws_config) if aws_config else None,
+                "secrets": secrets,
             }
-            session = self._session(settings)
+            region = validate_region(self._option_and_source("region")[0])
+            raw_regions = self.get_option("regions")
+            regions = validate_regions(raw_regions) if raw_regions else []
+            # the caller's session, without the role: it resolves the default region (no AWS call), so a
+            # cached run asks neither STS nor EC2; _fetch_records assumes the role when it is needed
+            settings["session_region"] = region or (regions[0] if regions else None)
+            session = self._session(settings, settings["session_region"], assume_role=False)
             settings["session"] = session
-            settings["regions"] = validate_regions(self.get_option("regions"), session.region_name)
+            settings["regions"] = regions or validate_regions([], session.region_name)
+            settings["credentials_from"] = self._credentials_description(settings)
         except InventoryOptionError as exc:
-            raise AnsibleParserError("hpc_ec2: %s" % exc) from exc
-        except AWSConfigError as exc:
-            raise AnsibleParserError("hpc_ec2: invalid AWS settings: %s" % exc) from exc
-        except botocore.exceptions.ProfileNotFound as exc:
-            raise AnsibleParserError("hpc_ec2: option profile: %s" % exc) from exc
+            raise AnsibleParserError(redact("hpc_ec2: %s" % exc, secrets)) from None
+        except (AWSConfigError, botocore.exceptions.BotoCoreError) as exc:
+            raise self._session_error(exc, secrets, credentials["description"]) from None
         settings["fingerprint"] = options_fingerprint(
             regions=settings["regions"], filters=settings["filters"], hostnames=settings["hostnames"],
             ansible_host=settings["ansible_host"], hostvars_level=level,
-            endpoint_url=settings["endpoint_url"], profile=settings["profile"])
+            endpoint_url=settings["endpoint_url"], profile=credentials["profile"],
+            identity=credentials_identity(credentials, settings["assume_role_arn"]))
         return settings
 
+    def _option_and_source(self, name):
+        """An option's value (templated when it is a template) and where it was set.
+
+        The source is ``"file"`` (the inventory file), ``"env:<NAME>"`` or None (unset or default).
+        A template error names the option, never the value.
+        """
+        value, origin = self.get_option_and_origin(name)
+        if value is None or value == "" or origin == "default":
+            return (value or None), None
+        if name in TEMPLATABLE and isinstance(value, str) and self.templar.is_template(value):
+            try:
+                value = self.templar.template(value)
+            except AnsibleError as exc:
+                # the message is about the template (the file's text), never the value it renders
+                raise InventoryOptionError(name, "cannot be templated: %s" % str(exc).splitlines()[0]) from None
+            if value is None or value == "":
+                return None, None
+        if isinstance(origin, str) and origin.startswith("env: "):
+            return value, "env:" + origin[5:]
+        return value, "file"
+
     @staticmethod
-    def _session(settings):
-        """One boto3 session for all regions; the lean hostvars level reads DescribeInstances lean."""
+    def _credentials_description(settings):
+        """Where the credentials come from, for AWS error messages (no credential value in it)."""
+        base = settings["credentials"]["description"]
+        if settings["assume_role_arn"]:
+            return "role %s (option assume_role_arn), assumed with %s" % (settings["assume_role_arn"], base)
+        return base
+
+    @staticmethod
+    def _session(settings, region=None, assume_role=True):
+        """One boto3 session for all regions; the lean hostvars level reads DescribeInstances lean.
+
+        With ``assume_role`` and ``assume_role_arn`` the session holds the role's temporary credentials
+        (one STS call).
+        """
         core = botocore.session.Session()
         if settings["hostvars_level"] == "lean":
             core.register_component("response_parser_factory", LeanParserFactory())
-        return make_session(profile=settings["profile"], botocore_session=core)
+        credentials = settings["credentials"]
+        return make_session(
+            profile=credentials["profile"], access_key=credentials["access_key"],
+            secret_key=credentials["secret_key"], session_token=credentials["session_token"], region=region,
+            botocore_session=core, assume_role_arn=settings["assume_role_arn"] if assume_role else None,
+            role_session_name=ROLE_SESSION_NAME, endpoint_url=settings["endpoint_url"],
+            validate_certs=settings["validate_certs"], ca_bundle=settings["ca_bundle"],
+            aws_config=settings["aws_config"], max_attempts=settings["max_attempts"])
+
+    @staticmethod
+    def _session_error(exc, secrets, description):
+        """The AnsibleParserError for a session that could not be set up; names the option when one is to blame."""
+        if isinstance(exc, AWSConfigError):
+            if exc.option:
+                message = "hpc_ec2: option %s: %s" % (exc.option, exc.cause)
+            else:
+                message = "hpc_ec2: invalid AWS settings: %s" % exc
+        elif isinstance(exc, botocore.exceptions.ProfileNotFound):
+            message = "hpc_ec2: option profile: %s" % exc
+        else:
+            message = "hpc_ec2: cannot set up the AWS session with %s: %s" % (description, exc)
+        return AnsibleParserError(redact(message, secrets))
 
     # ---------------------------------------------------------------- AWS
 
     def _fetch_records(self, settings):
         regions = settings["regions"]
+        if settings["assume_role_arn"]:
+            try:
+                settings["session"] = self._session(settings, settings["session_region"] or regions[0])
+            except (AWSConfigError, botocore.exceptions.BotoCoreError) as exc:
+                raise self._session_error(exc, settings["secrets"], settings["credentials"]["description"]) from None
         # boto3 client creation is not thread-safe: make the clients here, call them in threads
         clients = {}
         for region in regions:
@@ -321,9 +467,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     session=settings["session"],
                     retry_mode="standard",
                     max_attempts=settings["max_attempts"],
+                    validate_certs=settings["validate_certs"],
+                    ca_bundle=settings["ca_bundle"],
+                    aws_config=settings["aws_config"],
                 )
+            except AWSConfigError as exc:
+                raise AnsibleParserError("hpc_ec2: option aws_config: %s" % exc) from exc
             except botocore.exceptions.BotoCoreError as exc:
-                raise AnsibleParserError("hpc_ec2: cannot create the EC2 client for %s: %s" % (region, exc)) from exc
+                raise AnsibleParserError(redact("hpc_ec2: cannot create the EC2 client for %s: %s" % (region, exc),
+                                                settings["secrets"])) from None
 
         def describe(region):
             return region, self._describe(clients[region], region, settings)
@@ -346,10 +498,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             return instances_of(pages)
         except botocore.exceptions.ClientError as exc:
             error = exc.response.get("Error", {})
-            raise AnsibleError("hpc_ec2: DescribeInstances failed in %s: %s %s"
-                               % (region, error.get("Code", "Error"), error.get("Message", exc))) from exc
+            message = "hpc_ec2: DescribeInstances failed in %s: %s %s" % (
+                region, error.get("Code", "Error"), error.get("Message", exc))
+            raise AnsibleError(redact(_with_source(message, settings), settings.get("secrets", ()))) from None
         except botocore.exceptions.BotoCoreError as exc:
-            raise AnsibleError("hpc_ec2: DescribeInstances failed in %s: %s" % (region, exc)) from exc
+            message = "hpc_ec2: DescribeInstances failed in %s: %s" % (region, exc)
+            raise AnsibleError(redact(_with_source(message, settings), settings.get("secrets", ()))) from None
 
     # ---------------------------------------------------------------- inventory
 
@@ -397,3 +551,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 self.inventory.set_variable(name, key, value)
         else:
             host_vars.update(hostvars)
+
+
+def _with_source(message, settings):
+    """Add where the credentials came from to an AWS error message (never a credential value)."""
+    source = settings.get("credentials_from")
+    return "%s (credentials: %s)" % (message, source) if source else message
+
+
+def _plain(value):
+    """An option value as a plain ``str`` (option values may carry Ansible's data tags)."""
+    return value if value is None else str(value).encode("utf-8").decode("utf-8")

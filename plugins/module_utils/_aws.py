@@ -5,16 +5,24 @@
 """The one AWS client factory of the collection (private: not a public API).
 
 Every boto3 client the collection makes (modules, the inventory plugin, the services and the
-benchmarks) comes from here, so region, profile, endpoint URL, credentials and botocore's retry
-mode are decided in one place. The endpoint URL is the standard botocore setting: when none is
-given, botocore itself honours ``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_<SERVICE>``.
+benchmarks) comes from here, so region, profile, endpoint URL, credentials (explicit keys, a
+session token, an assumed role), certificate checks and botocore's retry mode are decided in one
+place. The endpoint URL is the standard botocore setting: when none is given, botocore itself
+honours ``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_<SERVICE>``.
+
+Credential values never appear in the errors raised here.
 """
 
 from __future__ import annotations
 
+import re
+
 RETRY_MODES = ("adaptive", "standard", "legacy")
 DEFAULT_RETRY_MODE = "adaptive"
 DEFAULT_MAX_ATTEMPTS = 10
+# RoleSessionName of an AssumeRole call (2-64 characters of [\w+=,.@-]); shows in CloudTrail
+DEFAULT_ROLE_SESSION_NAME = "hpcops.aws_hpc"
+_ROLE_SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
 
 try:
     import boto3
@@ -32,7 +40,17 @@ except ImportError as exc:  # pragma: no cover - exercised only where boto3 is m
 
 
 class AWSConfigError(ValueError):
-    """An option given to the client factory is wrong; the message names the option."""
+    """An option given to the client factory is wrong or could not be used; the message names the option.
+
+    ``option`` is the name of that option when one is to blame (``assume_role_arn`` when STS refused
+    the role, ``region`` when STS has no region), and ``cause`` the reason without the option's name,
+    for callers that word the message themselves.
+    """
+
+    def __init__(self, message, option=None, cause=None):
+        super().__init__(message)
+        self.option = option
+        self.cause = message if cause is None else cause
 
 
 def retry_config(retry_mode=None, max_attempts=None):
@@ -66,12 +84,71 @@ def session_kwargs(profile=None, access_key=None, secret_key=None, session_token
 
 
 def make_session(*, profile=None, access_key=None, secret_key=None, session_token=None, region=None,
-                 botocore_session=None):
-    """Build a boto3 session (optionally on top of a prepared botocore session)."""
+                 botocore_session=None, assume_role_arn=None, role_session_name=None, endpoint_url=None,
+                 validate_certs=True, ca_bundle=None, aws_config=None, max_attempts=None):
+    """Build a boto3 session (optionally on top of a prepared botocore session).
+
+    The session takes ``profile`` or the explicit keys (with ``session_token`` for temporary
+    credentials); with neither, boto3's own credential chain applies. With ``assume_role_arn`` those
+    credentials only call STS AssumeRole (through ``endpoint_url`` and the certificate settings, with
+    the ``standard`` retry mode) and the returned session holds the role's temporary credentials;
+    its region is ``region`` or else the first session's default region (the profile's, for example).
+    """
     kwargs = session_kwargs(profile, access_key, secret_key, session_token, region)
+    if assume_role_arn:
+        base = boto3.session.Session(**kwargs)
+        role_region = region or base.region_name
+        credentials = assume_role(
+            base, assume_role_arn, session_name=role_session_name, region=role_region, endpoint_url=endpoint_url,
+            validate_certs=validate_certs, ca_bundle=ca_bundle, aws_config=aws_config, max_attempts=max_attempts,
+        )
+        kwargs = session_kwargs(access_key=credentials["AccessKeyId"], secret_key=credentials["SecretAccessKey"],
+                                session_token=credentials["SessionToken"], region=role_region)
     if botocore_session is not None:
         kwargs["botocore_session"] = botocore_session
     return boto3.session.Session(**kwargs)
+
+
+def assume_role(session, role_arn, *, session_name=None, region=None, endpoint_url=None, validate_certs=True,
+                ca_bundle=None, aws_config=None, max_attempts=None):
+    """Call STS AssumeRole with ``session``'s credentials; return the temporary ``Credentials``.
+
+    Failures raise :class:`AWSConfigError` naming ``assume_role_arn`` (``region`` when STS has no
+    region) with the AWS error code and message; no credential value is part of the message.
+    """
+    name = session_name or DEFAULT_ROLE_SESSION_NAME
+    if not _ROLE_SESSION_NAME.match(name):
+        raise AWSConfigError(f"role session name must be 2 to 64 characters of letters, digits and +=,.@_-, "
+                             f"got {name!r}", option="role_session_name")
+    if not region:
+        cause = "needs a region for the STS call; set region (or regions), AWS_REGION or a profile region"
+        raise AWSConfigError(f"assume_role_arn {cause}", option="region", cause=f"assume_role_arn {cause}")
+    sts = client("sts", session=session, region=region, endpoint_url=endpoint_url, retry_mode="standard",
+                 max_attempts=max_attempts, validate_certs=validate_certs, ca_bundle=ca_bundle, aws_config=aws_config)
+    try:
+        credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=name).get("Credentials") or {}
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response.get("Error", {})
+        cause = f"cannot assume {role_arn}: {error.get('Code', 'Error')}: {error.get('Message', '')}".rstrip(": ")
+        raise AWSConfigError(f"assume_role_arn: {cause}", option="assume_role_arn", cause=cause) from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        cause = f"cannot assume {role_arn}: {exc}"
+        raise AWSConfigError(f"assume_role_arn: {cause}", option="assume_role_arn", cause=cause) from exc
+    if not all(credentials.get(key) for key in ("AccessKeyId", "SecretAccessKey", "SessionToken")):
+        cause = f"cannot assume {role_arn}: STS answered without temporary credentials"
+        raise AWSConfigError(f"assume_role_arn: {cause}", option="assume_role_arn", cause=cause)
+    return credentials
+
+
+def verify_setting(validate_certs=True, ca_bundle=None):
+    """botocore's ``verify``: False when certificates are not checked, else the CA bundle when one is given.
+
+    ``None`` (certificates checked, no bundle given) leaves the choice to botocore, which then
+    honours ``AWS_CA_BUNDLE`` and the profile's ``ca_bundle``.
+    """
+    if validate_certs is False:
+        return False
+    return ca_bundle or None
 
 
 def client(service, *, region=None, profile=None, endpoint_url=None, access_key=None, secret_key=None,
@@ -97,8 +174,7 @@ def client(service, *, region=None, profile=None, endpoint_url=None, access_key=
     if session is None:
         session = make_session(profile=profile, access_key=access_key, secret_key=secret_key,
                                session_token=session_token, region=region)
-    verify = ca_bundle if ca_bundle else validate_certs
-    kwargs = {"config": config, "verify": verify}
+    kwargs = {"config": config, "verify": verify_setting(validate_certs, ca_bundle)}
     if region:
         kwargs["region_name"] = region
     if endpoint_url:

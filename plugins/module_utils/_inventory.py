@@ -165,7 +165,7 @@ def validate_regions(regions, default_region=None):
     if regions is None or regions == []:
         if not default_region:
             raise InventoryOptionError("regions", "is empty and no default region is configured "
-                                       "(set regions, AWS_REGION or a profile region)")
+                                       "(set regions, region, AWS_REGION or a profile region)")
         return [str(default_region)]
     if not isinstance(regions, (list, tuple)):
         raise InventoryOptionError("regions", "must be a list of region names")
@@ -179,6 +179,96 @@ def validate_regions(regions, default_region=None):
         if region not in result:
             result.append(region)
     return result
+
+
+def validate_region(name, option="region"):
+    """Check one region name (the ``region`` option); return it as a plain ``str`` (None when unset)."""
+    if name is None or name == "":
+        return None
+    if not isinstance(name, str) or not re.match(r"^[a-z0-9-]+$", name):
+        raise InventoryOptionError(option, "invalid region name %r" % (name,))
+    return name.encode("utf-8").decode("utf-8")
+
+
+# ------------------------------------------------------------------ credentials
+
+CREDENTIAL_KEYS = ("access_key", "secret_key", "session_token")
+
+
+def choose_credentials(values, sources):
+    """Decide which credentials the plugin uses, from option values and where each value came from.
+
+    ``values`` maps ``profile``, ``access_key``, ``secret_key`` and ``session_token`` to their values;
+    ``sources`` maps the same names to ``"file"`` (set in the inventory file), ``"env:<NAME>"`` (set
+    by that environment variable) or None (unset). In order:
+
+    1. keys set in the inventory file (``access_key`` and ``secret_key``, with ``session_token`` when
+       given there too); a ``profile`` in the same file is an error, since the two exclude each other;
+    2. a ``profile`` set in the inventory file;
+    3. a profile from the environment (``AWS_PROFILE``, ``AWS_DEFAULT_PROFILE``);
+    4. keys from the environment (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` and
+       ``AWS_SESSION_TOKEN``, or the older ``AWS_ACCESS_KEY``/``AWS_SECRET_KEY``);
+    5. nothing: boto3's own chain (shared files, SSO, container or instance role).
+
+    Returns ``{"profile", "access_key", "secret_key", "session_token", "description"}``; the
+    description says where the credentials come from, for error messages, and holds no value
+    but a profile name.
+    """
+    def origin(name):
+        return sources.get(name) if values.get(name) else None
+
+    file_keys = [name for name in CREDENTIAL_KEYS if origin(name) == "file"]
+    chosen = {"profile": None, "access_key": None, "secret_key": None, "session_token": None}
+    if file_keys:
+        if origin("profile") == "file":
+            raise InventoryOptionError("profile", "cannot be combined with %s in the inventory file; "
+                                       "set one or the other" % "/".join(file_keys))
+        for name in ("access_key", "secret_key"):
+            if origin(name) != "file":
+                raise InventoryOptionError(name, "must be set in the inventory file together with %s"
+                                           % "/".join(n for n in file_keys if n != name))
+        chosen.update({name: values[name] for name in file_keys})
+        chosen["description"] = "options %s of the inventory file" % "/".join(file_keys)
+        return chosen
+    profile_origin = origin("profile")
+    if profile_origin:
+        chosen["profile"] = values["profile"]
+        where = "the inventory file" if profile_origin == "file" else profile_origin[4:]
+        chosen["description"] = "profile %r (from %s)" % (str(values["profile"]), where)
+        return chosen
+    env_keys = [name for name in ("access_key", "secret_key") if origin(name)]
+    if env_keys:
+        if len(env_keys) == 1:
+            other = "secret_key" if env_keys[0] == "access_key" else "access_key"
+            raise InventoryOptionError(other, "is not set although %s is (from %s); set both"
+                                       % (env_keys[0], origin(env_keys[0])[4:]))
+        used = [name for name in CREDENTIAL_KEYS if origin(name)]
+        chosen.update({name: values[name] for name in used})
+        chosen["description"] = "the environment (%s)" % ", ".join(origin(name)[4:] for name in used)
+        return chosen
+    chosen["description"] = "boto3's default credential chain"
+    return chosen
+
+
+def credentials_identity(credentials, assume_role_arn=None):
+    """What tells one AWS identity from another in the cache fingerprint, with no secret in it.
+
+    The profile name and the role ARN are not secrets; the access key id is hashed; the secret key
+    and the session token are left out (a refreshed token is the same identity).
+    """
+    access_key = credentials.get("access_key")
+    digest = hashlib.sha256(("hpc_ec2:" + access_key).encode("utf-8")).hexdigest()[:16] if access_key else None
+    return {"profile": credentials.get("profile"), "access_key_sha256": digest,
+            "assume_role_arn": assume_role_arn or None}
+
+
+def redact(text, secrets):
+    """``text`` with every given secret value replaced by ``********`` (empty values are ignored)."""
+    text = str(text)
+    for secret in secrets:
+        if secret and isinstance(secret, str) and len(secret) >= 4:
+            text = text.replace(secret, "********")
+    return text
 
 
 def options_fingerprint(**options):

@@ -10,6 +10,7 @@ import importlib
 import json
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -21,8 +22,6 @@ from ansible import constants as C
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.inventory.data import InventoryData
 from ansible.parsing.dataloader import DataLoader
-from ansible.plugins.loader import fragment_loader
-from ansible.utils.plugin_docs import get_docstring
 
 PLUGIN = "hpcops.aws_hpc.hpc_ec2"
 REGION = "us-east-1"
@@ -93,8 +92,13 @@ def fleet(aws):
 @pytest.fixture(scope="module")
 def plugin_module():
     module = importlib.import_module("ansible_collections.hpcops.aws_hpc.plugins.inventory.hpc_ec2")
-    # what the plugin loader does: register the documented options (with the core fragments)
-    doc = get_docstring(module.__file__, fragment_loader, collection_name="hpcops.aws_hpc")[0]
+    # what the plugin loader does: register the documented options, doc fragments merged (ansible-doc
+    # resolves amazon.aws's fragments through the collection loader, in its own process)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
+    result = subprocess.run([str(Path(sys.executable).parent / "ansible-doc"), "-t", "inventory", PLUGIN, "--json"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True)
+    doc = json.loads(result.stdout)[PLUGIN]["doc"]
     C.config.initialize_plugin_configuration_definitions("inventory", PLUGIN, doc["options"])
     return module
 

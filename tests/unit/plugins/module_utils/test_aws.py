@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
+from botocore.stub import Stubber
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _aws
 
@@ -111,3 +114,119 @@ def test_client_takes_aws_config_but_keeps_retry_policy():
 def test_client_rejects_unknown_aws_config():
     with pytest.raises(_aws.AWSConfigError, match="aws_config has a parameter botocore does not know"):
         _aws.client("ec2", region="us-east-1", access_key="AK", secret_key="SK", aws_config={"bogus": 1})
+
+
+# ---------------------------------------------------------------------------- credentials and certificates
+
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
+TOKEN = "FwoGZXIvYXdzEXAMPLETOKEN"
+ROLE = "arn:aws:iam::123456789012:role/hpc-inventory-read"
+
+
+@pytest.mark.parametrize(("validate_certs", "ca_bundle", "expected"), [
+    (True, None, None),              # botocore decides: AWS_CA_BUNDLE, the profile's ca_bundle, certifi
+    (True, "/etc/ssl/corp.pem", "/etc/ssl/corp.pem"),
+    (False, None, False),
+    (False, "/etc/ssl/corp.pem", False),  # not validating wins, as in amazon.aws
+])
+def test_verify_setting(validate_certs, ca_bundle, expected):
+    assert _aws.verify_setting(validate_certs, ca_bundle) == expected
+
+
+def test_client_passes_certificate_settings():
+    plain = _aws.client("ec2", region="us-east-1", access_key="AK", secret_key="SK", endpoint_url="https://127.0.0.1:1")
+    unchecked = _aws.client("ec2", region="us-east-1", access_key="AK", secret_key="SK",
+                            endpoint_url="https://127.0.0.1:1", validate_certs=False)
+    assert unchecked._endpoint.http_session._verify is False
+    assert plain._endpoint.http_session._verify not in (False, None)
+
+
+def test_make_session_with_keys_and_session_token():
+    session = _aws.make_session(access_key="ASIAEXAMPLE", secret_key=SECRET, session_token=TOKEN, region="eu-west-1")
+    credentials = session.get_credentials()
+    assert (credentials.access_key, credentials.secret_key, credentials.token) == ("ASIAEXAMPLE", SECRET, TOKEN)
+    assert session.region_name == "eu-west-1"
+
+
+class StubbedSTS:
+    """What the stubbed STS clients answer (botocore Stubber) and how _aws built them."""
+
+    def __init__(self):
+        self.answers = []  # (method, response dict or error code, expected params)
+        self.made = []  # (service, keyword arguments of _aws.client)
+
+
+@pytest.fixture
+def sts(monkeypatch):
+    """Make the STS client that make_session builds through _aws.client answer from a botocore Stubber."""
+    stub = StubbedSTS()
+    real_client = _aws.client
+
+    def client(service, **kwargs):
+        stub.made.append((service, kwargs))
+        made = real_client(service, **kwargs)
+        stubber = Stubber(made)
+        for method, response, expected in stub.answers:
+            if isinstance(response, str):
+                stubber.add_client_error(method, service_error_code=response, http_status_code=403,
+                                         service_message="User: arn:aws:iam::123456789012:user/reader is not "
+                                                         "authorized to perform: sts:AssumeRole",
+                                         expected_params=expected)
+            else:
+                stubber.add_response(method, response, expected)
+        stubber.activate()
+        return made
+
+    monkeypatch.setattr(_aws, "client", client)
+    return stub
+
+
+def test_make_session_assumes_the_role(sts):
+    expiry = datetime.now(UTC) + timedelta(hours=1)
+    temporary = {"AccessKeyId": "ASIATEMPORARYKEY01", "SecretAccessKey": "temp-secret", "SessionToken": "temp-token",
+                 "Expiration": expiry}
+    sts.answers.append(("assume_role", {"Credentials": temporary},
+                        {"RoleArn": ROLE, "RoleSessionName": "hpcops.aws_hpc.hpc_ec2"}))
+    session = _aws.make_session(access_key="AKIABASE", secret_key=SECRET, region="eu-central-1", assume_role_arn=ROLE,
+                                role_session_name="hpcops.aws_hpc.hpc_ec2", endpoint_url="http://127.0.0.1:1",
+                                validate_certs=False, max_attempts=3)
+    credentials = session.get_credentials()
+    assert (credentials.access_key, credentials.secret_key, credentials.token) == (
+        "ASIATEMPORARYKEY01", "temp-secret", "temp-token")
+    assert session.region_name == "eu-central-1"
+    service, kwargs = sts.made[0]
+    assert service == "sts"
+    assert kwargs["region"] == "eu-central-1" and kwargs["endpoint_url"] == "http://127.0.0.1:1"
+    assert kwargs["retry_mode"] == "standard" and kwargs["max_attempts"] == 3
+    assert kwargs["validate_certs"] is False
+    base = kwargs["session"].get_credentials()
+    assert (base.access_key, base.secret_key) == ("AKIABASE", SECRET)
+
+
+def test_make_session_assume_role_refused_names_the_option(sts):
+    sts.answers.append(("assume_role", "AccessDenied", {"RoleArn": ROLE, "RoleSessionName": "hpcops.aws_hpc"}))
+    with pytest.raises(_aws.AWSConfigError) as err:
+        _aws.make_session(access_key="AKIABASE", secret_key=SECRET, session_token=TOKEN, region="us-east-1",
+                          assume_role_arn=ROLE)
+    assert err.value.option == "assume_role_arn"
+    assert err.value.cause == (f"cannot assume {ROLE}: AccessDenied: User: arn:aws:iam::123456789012:user/reader "
+                               "is not authorized to perform: sts:AssumeRole")
+    assert str(err.value) == "assume_role_arn: " + err.value.cause
+    assert SECRET not in str(err.value) and TOKEN not in str(err.value)
+
+
+def test_make_session_assume_role_needs_a_region(monkeypatch, tmp_path):
+    for key in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    with pytest.raises(_aws.AWSConfigError) as err:
+        _aws.make_session(access_key="AKIABASE", secret_key=SECRET, assume_role_arn=ROLE)
+    assert err.value.option == "region"
+    assert "assume_role_arn needs a region for the STS call" in str(err.value)
+
+
+def test_assume_role_rejects_a_bad_session_name():
+    session = _aws.make_session(access_key="AKIABASE", secret_key=SECRET, region="us-east-1")
+    with pytest.raises(_aws.AWSConfigError, match="role session name must be 2 to 64 characters") as err:
+        _aws.assume_role(session, ROLE, session_name="bad name!", region="us-east-1")
+    assert err.value.option == "role_session_name"
