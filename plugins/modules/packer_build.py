@@ -16,9 +16,12 @@ description:
   - Variables are written to a temporary C(.pkrvars.hcl) file passed with C(-var-file), never put on the command
     line; values of variables whose names look secret (C(password), C(secret), C(token), ...) are masked in the
     log and the result.
-  - "Progress goes to the Ansible log while the build runs (C(module.log): the journal or syslog of the
-    controller, and the file named by C(ANSIBLE_LOG_PATH) on the controller side) and, when O(log_path) is set,
-    to that file line by line. The result carries every step of every build."
+  - "Progress shows live in the playbook output (and as job events in AWX) when the task runs on the
+    controller: the collection's action plugin passes O(progress_file) and shows each line, prefixed with the
+    build's label (C(packer[sqlserver] ==> amazon-ebs.windows: Creating temporary keypair...)), as Packer
+    writes it. It also goes to the Ansible log (C(module.log): the journal or syslog of the controller, and the
+    file named by C(ANSIBLE_LOG_PATH) on the controller side) and, when O(log_path) is set, to that file line
+    by line. The result carries every step of every build."
   - A failed build fails the module with Packer's own error message, the build and the step that failed.
   - In check mode the module runs C(packer validate) with the same variables instead of building.
   - Packer's update check (checkpoint) is switched off with C(CHECKPOINT_DISABLE=1).
@@ -112,6 +115,16 @@ options:
     description:
       - File the progress of every build is appended to, one line per Packer message, prefixed with the build's
         label. Useful to follow a long bake with C(tail -f).
+    type: path
+  progress_file:
+    description:
+      - File each progress line is appended to and flushed at once, prefixed with the build's label
+        (C(packer[<label>] <Packer's message>)); secret values are masked as in the result.
+      - Set by the collection's action plugin when the task runs on the controller (the V(local) connection,
+        including a task delegated to C(localhost)); it creates a temporary file, shows its new lines in the
+        playbook output while the module runs and removes it afterwards. There is no need to set it by hand.
+      - On other connections, in C(async) tasks and with C(become) to another user than the controller's (or
+        root), the action plugin leaves it unset and the progress shows only in the log and in O(log_path).
     type: path
 extends_documentation_fragment:
   - hpcops.aws_hpc.attributes
@@ -243,6 +256,7 @@ from ansible_collections.hpcops.aws_hpc.plugins.module_utils._packer import (
     validate_message,
 )
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils._process import stream_command
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._progress import ProgressWriter
 
 
 class Runner:
@@ -257,10 +271,14 @@ class Runner:
         # No update check: Packer would otherwise call checkpoint-api.hashicorp.com.
         self.env["CHECKPOINT_DISABLE"] = "1"
         self.secrets = []
+        self.progress = ProgressWriter(self.params["progress_file"], secrets=self.secrets)
 
     def log(self, name, text):
         line = mask(text, self.secrets)
         self.module.log(f"packer_build[{name}]: {line}")
+        for part in line.splitlines():
+            if part.strip():
+                self.progress.write(f"packer[{name}] {part}")
         if self.params["log_path"]:
             with self.log_lock, open(self.params["log_path"], "a", encoding="utf-8") as handle:
                 handle.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} [{name}] {line}\n")
@@ -350,6 +368,7 @@ def main():
             env=dict(type="dict", default={}),
             force=dict(type="bool", default=False),
             log_path=dict(type="path"),
+            progress_file=dict(type="path"),
         ),
         mutually_exclusive=[("template", "builds")],
         required_one_of=[("template", "builds")],

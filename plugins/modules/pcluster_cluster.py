@@ -22,6 +22,10 @@ description:
   - With O(state=absent) the cluster is deleted.
   - The module waits for C(CREATE_COMPLETE), C(UPDATE_COMPLETE) or the deletion, records the status changes it
     saw in RV(progress), and on failure reports the failed CloudFormation stack events.
+  - "While it waits, each status change shows live in the playbook output (and as a job event in AWX) when the
+    task runs on the controller, for example C(pcluster[demo] 240 s: CREATE_IN_PROGRESS (stack
+    CREATE_IN_PROGRESS)): the collection's action plugin passes O(progress_file) and shows each line as the
+    module writes it."
   - With O(state=rendered) nothing is run at all - neither C(pcluster) nor any AWS call; the module only checks
     O(spec) and returns the configuration (the role runs this before any AWS call).
   - Check mode, and O(dry_run=true), run C(pcluster create-cluster --dryrun true) or
@@ -127,6 +131,17 @@ options:
       - Seconds between two status queries while waiting.
     type: int
     default: 30
+  progress_file:
+    description:
+      - File each progress line is appended to and flushed at once - the start of each wait, each status change
+        of the cluster and of its compute fleet with the seconds elapsed, and the failed stack events - prefixed
+        with C(pcluster[<name>]).
+      - Set by the collection's action plugin when the task runs on the controller (the V(local) connection,
+        including a task delegated to C(localhost)); it creates a temporary file, shows its new lines in the playbook
+        output while the module runs and removes it afterwards. There is no need to set it by hand.
+      - On other connections, in C(async) tasks and with C(become) to another user than the controller's (or
+        root), the action plugin leaves it unset; RV(progress) in the result has the status changes either way.
+    type: path
 extends_documentation_fragment:
   - hpcops.aws_hpc.attributes
   - hpcops.aws_hpc.attributes.actiongroup_aws
@@ -304,6 +319,7 @@ from ansible_collections.hpcops.aws_hpc.plugins.module_utils._pcluster import (
     explain,
     render,
 )
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._progress import ProgressWriter
 
 try:
     import yaml
@@ -422,6 +438,11 @@ class ClusterManager:
             "progress": self.progress,
         }
         self._config_file = None
+        self.live = ProgressWriter(module.params.get("progress_file"), secrets=module.no_log_values)
+
+    def say(self, text):
+        """One live progress line (a no-op without progress_file)."""
+        self.live.write(f"pcluster[{self.name}] {text}")
 
     # ------------------------------------------------------------ helpers
     def fail(self, msg, **extra):
@@ -479,22 +500,34 @@ class ClusterManager:
         params = self.module.params
         start = time.monotonic()
         last = None
+        self.say(
+            f"waiting for {' or '.join(done) or 'the deletion'} "
+            f"(timeout {params['wait_timeout']} s, a status query every {params['poll_interval']} s)"
+        )
         while True:
             described = self.pcluster.describe(self.name)
             elapsed = int(time.monotonic() - start)
             if described is None:
                 if gone_ok:
                     self.progress.append({"elapsed": elapsed, "status": "DELETE_COMPLETE"})
+                    self.say(f"{elapsed} s: DELETE_COMPLETE (the cluster is gone)")
                     return None
+                self.say(f"{elapsed} s: the cluster disappeared")
                 self.fail(f"Cluster {self.name} disappeared while waiting for {', '.join(done)}")
             status = described.get("clusterStatus")
             if status != last:
                 self.progress.append({"elapsed": elapsed, "status": status})
+                self.say(f"{elapsed} s: {status} (stack {described.get('cloudFormationStackStatus')})")
                 last = status
             if status in done:
                 return described
             if status in failed:
                 events = self.stack_events()
+                for event in events:
+                    self.say(
+                        f"stack event {event.get('logical_resource_id')} ({event.get('resource_type')}) "
+                        f"{event.get('status')}: {event.get('reason')}"
+                    )
                 reasons = "; ".join(f"{e.get('logical_resource_id')}: {e.get('reason')}" for e in events[:5])
                 self.fail(
                     f"Cluster {self.name} reached {status} (stack {described.get('cloudFormationStackStatus')}). "
@@ -503,6 +536,7 @@ class ClusterManager:
                     status=status,
                 )
             if elapsed >= params["wait_timeout"]:
+                self.say(f"{elapsed} s: timed out, last status {status}")
                 self.fail(
                     f"Timed out after {elapsed} s waiting for cluster {self.name} to reach {', '.join(done)}; "
                     f"last status {status}",
@@ -557,6 +591,7 @@ class ClusterManager:
         if self.module.check_mode:
             self.finish(None, changed=True)
         rollback = "true" if self.module.params["rollback_on_failure"] else "false"
+        self.say("creating the cluster (pcluster create-cluster)")
         rc, data = p.run("create-cluster", *base, "--rollback-on-failure", rollback)
         if rc != 0:
             self.fail(
@@ -648,6 +683,7 @@ class ClusterManager:
             self.finish(described, changed=False)
         if self.module.check_mode:
             self.finish(described, changed=True)
+        self.say(f"updating the cluster (pcluster update-cluster, {len(decided['changes'])} settings)")
         rc, data = p.run("update-cluster", *base)
         if rc != 0:
             self.fail(
@@ -669,14 +705,21 @@ class ClusterManager:
         rc, data = self.pcluster.run("update-compute-fleet", "--cluster-name", self.name, "--status", requested)
         if rc != 0:
             self.fail(f"pcluster update-compute-fleet {self.name} --status {requested} failed: {data.get('message')}")
+        self.say(f"compute fleet {requested}: waiting for {final} (timeout {self.module.params['wait_timeout']} s)")
         start = time.monotonic()
+        last = None
         while True:
             described = self.pcluster.describe(self.name) or {}
             status = described.get("computeFleetStatus")
-            self.progress.append({"elapsed": int(time.monotonic() - start), "status": f"compute fleet {status}"})
+            elapsed = int(time.monotonic() - start)
+            self.progress.append({"elapsed": elapsed, "status": f"compute fleet {status}"})
+            if status != last:
+                self.say(f"{elapsed} s: compute fleet {status}")
+                last = status
             if status == final:
                 return
             if time.monotonic() - start > self.module.params["wait_timeout"]:
+                self.say(f"{elapsed} s: timed out, compute fleet {status}")
                 self.fail(f"Timed out waiting for the compute fleet of {self.name} to reach {final} (now {status})")
             time.sleep(max(self.module.params["poll_interval"], 0))
 
@@ -686,6 +729,7 @@ class ClusterManager:
             if finish:
                 self.finish(None, changed=True)
             return
+        self.say("deleting the cluster (pcluster delete-cluster)")
         rc, data = self.pcluster.run("delete-cluster", "--cluster-name", self.name)
         if rc != 0:
             if NOT_FOUND in data.get("message", ""):
@@ -740,6 +784,7 @@ def main():
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=3600),
         poll_interval=dict(type="int", default=30),
+        progress_file=dict(type="path"),
     )
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
