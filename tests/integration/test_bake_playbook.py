@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -107,13 +108,23 @@ def bakery(tmp_path_factory, lab_env, run_playbook):
     bakery.cleanup()
 
 
+def _reads_required_plugins() -> bool:
+    """Whether this Packer reads versions.pkr.hcl (1.7 and later), as roles/ami_bakery/tasks/build.yml decides."""
+    out = subprocess.run([PACKER, "version"], capture_output=True, text=True, check=True,
+                         env={"CHECKPOINT_DISABLE": "1"}).stdout
+    release = tuple(int(p) for p in re.search(r"v?(\d+)\.(\d+)\.(\d+)", out).groups())
+    return release >= (1, 7, 0)
+
+
 def test_templates_are_formatted_and_valid(lab_env):
+    whole = _reads_required_plugins()
     for template in ("sqlserver", "hpcpack", "pcluster-linux"):
         path = ROOT / "packer" / template
         fmt = subprocess.run([PACKER, "fmt", "-check", str(path)], capture_output=True, text=True, check=False)
         assert fmt.returncode == 0, f"packer fmt -check {template}: {fmt.stdout}{fmt.stderr}"
+        target = template if whole else f"{template}/{template}.pkr.hcl"
         for extra in ([], ["-var-file=lab.pkrvars.hcl", f"-var=aws_endpoint={lab_env['AWS_ENDPOINT_URL']}"]):
-            result = subprocess.run([PACKER, "validate", *extra, template], cwd=ROOT / "packer",
+            result = subprocess.run([PACKER, "validate", *extra, target], cwd=ROOT / "packer",
                                     capture_output=True, text=True, check=False, env={"CHECKPOINT_DISABLE": "1"})
             assert result.returncode == 0, f"packer validate {template} {extra}: {result.stdout}{result.stderr}"
     fmt = subprocess.run([PACKER, "fmt", "-check", str(ROOT / "packer" / "lab.pkrvars.hcl")], check=False)
