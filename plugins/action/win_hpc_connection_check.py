@@ -11,7 +11,7 @@ __metaclass__ = type
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _hpcpack_specs as specs
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._winconn import check_connection
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._winconn import check_connection, plugin_name
 
 OPTIONS = (
     "port",
@@ -37,7 +37,11 @@ class ActionModule(ActionBase):
         del tmp
         validation, args = self.validate_argument_spec(**specs.CONNECTION_CHECK)
         args = validation.validated_parameters
-        connection = getattr(self._connection, "_load_name", None) or self._connection.transport
+        connection = plugin_name(
+            getattr(self._connection, "ansible_name", None),
+            getattr(self._connection, "_load_name", None),
+            self._connection.transport,
+        )
         options = {}
         for name in OPTIONS:
             try:

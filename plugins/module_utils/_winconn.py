@@ -18,6 +18,24 @@ SSM = ("aws_ssm", "amazon.aws.aws_ssm", "community.aws.aws_ssm")
 ALLOWED = WINRM + PSRP + SSM
 
 
+def plugin_name(ansible_name=None, load_name=None, transport=None):
+    """The connection plugin's name as users write it (C(amazon.aws.aws_ssm), C(ansible.builtin.psrp)).
+
+    The plugin loader sets ``ansible_name`` to the resolved FQCN; ``_load_name`` is a Python module
+    path for collection plugins (``ansible_collections.amazon.aws.plugins.connection.aws_ssm``) and a
+    short name for others, so it is only the fallback, as is ``transport``.
+    """
+    for name in (ansible_name, load_name, transport):
+        if name:
+            text = str(name)
+            prefix = "ansible_collections."
+            if text.startswith(prefix) and ".plugins.connection." in text:
+                collection, _sep, short = text[len(prefix):].partition(".plugins.connection.")
+                return "%s.%s" % (collection, short)
+            return text
+    return ""
+
+
 def _as_list(value):
     if value is None:
         return []

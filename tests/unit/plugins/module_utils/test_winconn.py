@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._winconn import check_connection
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._winconn import check_connection, plugin_name
 
 GOOD_WINRM = {"port": 5986, "scheme": "https", "transport": ["kerberos"], "server_cert_validation": "validate"}
 
@@ -50,3 +50,60 @@ def test_explicit_allowances():
         allow_unvalidated_certificate=True,
     )
     assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("ansible_name", "load_name", "transport", "expected"),
+    [
+        (
+            "amazon.aws.aws_ssm",
+            "ansible_collections.amazon.aws.plugins.connection.aws_ssm",
+            "amazon.aws.aws_ssm",
+            "amazon.aws.aws_ssm",
+        ),
+        (
+            "ansible.builtin.winrm",
+            "ansible_collections.ansible.builtin.plugins.connection.winrm",
+            "winrm",
+            "ansible.builtin.winrm",
+        ),
+        (None, "ansible_collections.amazon.aws.plugins.connection.aws_ssm", None, "amazon.aws.aws_ssm"),
+        (None, "psrp", "psrp", "psrp"),
+        (None, None, "winrm", "winrm"),
+        (None, None, None, ""),
+    ],
+)
+def test_plugin_name(ansible_name, load_name, transport, expected):
+    assert plugin_name(ansible_name, load_name, transport) == expected
+
+
+@pytest.mark.parametrize(
+    "requested",
+    ["amazon.aws.aws_ssm", "community.aws.aws_ssm", "ansible.builtin.winrm", "winrm", "ansible.builtin.psrp", "psrp"],
+)
+def test_every_supported_connection_plugin_is_recognised_as_loaded(requested):
+    """The names Ansible's real plugin loader gives each supported connection plugin (however the
+    inventory spells it) are accepted: the Session Manager way in of inventories/aws included."""
+    import io
+
+    from ansible.playbook.play_context import PlayContext
+    from ansible.plugins.loader import connection_loader, init_plugin_loader
+
+    init_plugin_loader()
+    plugin = connection_loader.get(requested, PlayContext(), io.StringIO())
+    name = plugin_name(getattr(plugin, "ansible_name", None), getattr(plugin, "_load_name", None), plugin.transport)
+    problems, _facts = check_connection(
+        name,
+        {
+            "scheme": "https",
+            "transport": ["kerberos"],
+            "server_cert_validation": "validate",
+            "port": 5986,
+            "protocol": "https",
+            "auth": "kerberos",
+            "cert_validation": True,
+        },
+        False,
+        False,
+    )
+    assert not [p for p in problems if "not supported" in p or "connection plugin" in p], (name, problems)
