@@ -180,7 +180,8 @@ def test_clone_without_make_finds_the_installed_collection(user_side, user_inven
             "--no-deps",
             str(user_side["tarball"]),
         ],
-        cwd=clone,
+        # installed the usual way, from outside the clone: into Ansible's default path
+        cwd=user_side["top"],
         env={k: v for k, v in user_side["env"].items() if k != "ANSIBLE_COLLECTIONS_PATH"},
     )
     assert installed.returncode == 0, installed.stdout
