@@ -9,7 +9,7 @@ module: win_hpc_cluster
 short_description: Configure an installed HPC Pack head node (network, credentials, members, node role and state)
 version_added: 0.1.0
 description:
-  - Seed 000's "Configure the HeadNode", idempotently - the network topology (Enterprise on the first interface by
+  - The reference HPC Pack deployment's "Configure the HeadNode", idempotently - the network topology (Enterprise on the first interface by
     default), the job credential (C(Set-HpcJobCredential)) and install credential (C(Set-HpcClusterProperty
     -InstallCredential)),
     cluster members with roles (C(Add-HpcMember)), the head node's roles (C(Set-HpcNode -Role)) and state
@@ -37,7 +37,7 @@ options:
         description: Whether HPC Pack manages Windows Firewall on the enterprise network; omitted leaves the setting.
         type: bool
   job_credential:
-    description: Credential jobs run with (seed 000 - SSM C(/service-account/username) and
+    description: Credential jobs run with (the reference deployment: SSM C(/service-account/username) and
                  C(/service-account/password)).
     type: dict
     suboptions: &cred
@@ -79,7 +79,7 @@ options:
     type: dict
     suboptions:
       roles:
-        description: Roles to add (seed 000 - V(BrokerNode)); existing roles are kept.
+        description: Roles to add (the reference deployment: V(BrokerNode)); existing roles are kept.
         type: list
         elements: str
         default: []

@@ -9,7 +9,7 @@ module: win_hpc_headnode
 short_description: Certificate, unattended install and certificate publishing of an HPC Pack head node
 version_added: 0.1.0
 description:
-  - Seed 000's head node steps, idempotently - the communication certificate exported to a PFX protected by a password
+  - The reference HPC Pack deployment's head node steps, idempotently - the communication certificate exported to a PFX protected by a password
     from SSM (self-signed like HPC Pack's C(CreateCertificate.ps1), or CA-issued), HPC Pack head node unattended
     setup with
     the five database connection strings, and the PFX published to the install share for the compute nodes.
@@ -47,7 +47,7 @@ options:
         type: str
         default: C:\ProgramData\installdata\HPCCertificate.pfx
       password:
-        description: Password of the PFX (seed 000 - SSM C(/certificate/hpc/password)).
+        description: Password of the PFX (the reference deployment: SSM C(/certificate/hpc/password)).
         type: str
         required: true
       src:
@@ -74,7 +74,7 @@ options:
         type: str
         default: C:\ProgramData\installdata\HPC\2016\setup.exe
       cluster_name:
-        description: Cluster name (C(-ClusterName)), the head node's DNS name in seed 000.
+        description: Cluster name (C(-ClusterName)), the head node's DNS name in the reference deployment.
         type: str
         required: true
       sql_server:
@@ -82,11 +82,11 @@ options:
         type: str
         required: true
       sql_username:
-        description: SQL login (seed 000 - SSM C(/sql-server/service-account/username)).
+        description: SQL login (the reference deployment: SSM C(/sql-server/service-account/username)).
         type: str
         required: true
       sql_password:
-        description: Its password (seed 000 - SSM C(/sql-server/service-account/password)).
+        description: Its password (the reference deployment: SSM C(/sql-server/service-account/password)).
         type: str
         required: true
       catalogs:

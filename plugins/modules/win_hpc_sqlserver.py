@@ -9,10 +9,10 @@ module: win_hpc_sqlserver
 short_description: Prepare the SQL Server of an HPC Pack cluster (data volume, folder, databases, logins)
 version_added: 0.1.0
 description:
-  - Makes the SQL Server host of an HPC Pack cluster ready for the head node, as seed 000 does in its user data,
+  - Makes the SQL Server host of an HPC Pack cluster ready for the head node, as the reference deployment does in its user data,
     idempotently - the data volume online and formatted (only when it is a brand-new RAW disk, so a reattached EBS
     volume keeps its data), the data folder with FullControl for the SQL Server service, the five HPC databases
-    created with the seed's sizes and growth B(or attached) when their C(.mdf)/C(.ldf) files already exist, mixed-mode
+    created with the reference deployment's sizes and growth B(or attached) when their C(.mdf)/C(.ldf) files already exist, mixed-mode
     authentication with a service restart only when the mode changed, the HPC database users added with HPC Pack's
     own C(AddDbUserForHpcSetupUser.sql) and C(AddDbUserForHpcService.sql) only where missing, and the C(sa) login
     disabled.
@@ -23,7 +23,7 @@ description:
     C(FOR ATTACH_REBUILD_LOG) when only the data file exists). The rule is checked on the controller and again on
     the host right before the statement.
   - The connecting identity must be sysadmin on the instance; the sqlserver role runs this module with
-    C(become_method=runas) as C(SYSTEM), like the seed's user data.
+    C(become_method=runas) as C(SYSTEM), like the reference deployment's user data.
 author: hpcops developers (@hpcops)
 options:
   server:
@@ -73,7 +73,7 @@ options:
   databases:
     description:
       - The databases. When omitted, the five HPC Pack databases C(HPCManagement), C(HPCScheduler), C(HPCReporting),
-        C(HPCDiagnostics) and C(HPCMonitoring) with the seed's sizes and growth.
+        C(HPCDiagnostics) and C(HPCMonitoring) with the reference deployment's sizes and growth.
       - Files are C(<data_path>\<name>.mdf) and C(<data_path>\<name>.ldf). Sizes apply when a database is created.
     type: list
     elements: dict
@@ -118,11 +118,11 @@ options:
     type: dict
     suboptions:
       username:
-        description: Login name (seed 000 - SSM C(/sql-server/service-account/username)).
+        description: Login name (the reference deployment: SSM C(/sql-server/service-account/username)).
         type: str
         required: true
       password:
-        description: Its password (seed 000 - SSM C(/sql-server/service-account/password)). Never returned or logged.
+        description: Its password (the reference deployment: SSM C(/sql-server/service-account/password)). Never returned or logged.
         type: str
         required: true
       scripts_path:

@@ -28,6 +28,8 @@ EE_FILE = ROOT / "execution-environment.yml"
 DISTRIBUTIONS = {"yaml": "pyyaml", "winrm": "pywinrm", "dateutil": "python-dateutil"}
 # Programs the modules execute, and where they come from.
 PROGRAMS = {"packer": "plugins/modules/packer_build.py", "pcluster": "plugins/modules/pcluster_cluster.py"}
+# The connection of inventories/aws/group_vars/windows.yml and the program it runs on the controller.
+SSM_CONNECTION = "amazon.aws.aws_ssm"
 # Python packages the connection plugins of the Windows hosts need (not imported by plugins/).
 CONNECTIONS = {"pywinrm", "pypsrp"}
 
@@ -205,3 +207,15 @@ def test_packer_166_accepts_the_template_file_and_rejects_the_directory():
         alone = subprocess.run(["packer", "validate", "-syntax-only", f"{template}/{template}.pkr.hcl"],
                                cwd=cwd, env=env, capture_output=True, text=True, check=False)
         assert alone.returncode == 0, alone.stdout + alone.stderr
+
+
+def test_session_manager_plugin_is_installed_when_the_example_inventory_uses_ssm(ee):
+    """inventories/aws reaches the Windows hosts through amazon.aws.aws_ssm, which runs AWS's
+    session-manager-plugin on the controller: the image must carry it, pinned."""
+    windows = yaml.safe_load((ROOT / "inventories" / "aws" / "group_vars" / "windows.yml").read_text())
+    if windows.get("ansible_connection") != SSM_CONNECTION:
+        pytest.skip("the example inventory does not use Session Manager")
+    text = "\n".join(ee["additional_build_steps"]["append_final"])
+    assert re.search(r"ARG SSM_PLUGIN_VERSION=\d+\.\d+\.\d+\.\d+", text)
+    assert "session-manager-downloads/plugin/${SSM_PLUGIN_VERSION}/" in text
+    assert "session-manager-plugin --version" in text
