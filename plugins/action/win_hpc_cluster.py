@@ -9,7 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _hpcpack_specs as specs
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack import plan_cluster
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack import plan_cluster, retry_settings
 from ansible_collections.hpcops.aws_hpc.plugins.plugin_utils._hpc_action import HpcWindowsAction
 
 
@@ -17,6 +17,7 @@ class ActionModule(HpcWindowsAction):
     SPEC = specs.CLUSTER
 
     def converge(self, runner, args, check_mode):
+        retry = retry_settings(args.get("retries"))
         probe = runner.run(
             "cluster_probe",
             {
@@ -25,6 +26,8 @@ class ActionModule(HpcWindowsAction):
                 "install_credential": bool(args.get("install_credential")),
                 "members": bool(args.get("members")),
                 "node": bool(args.get("node")),
+                "scheduler": args.get("scheduler"),
+                "retry": retry,
             },
         )
         plan = plan_cluster(args, probe)
@@ -36,5 +39,10 @@ class ActionModule(HpcWindowsAction):
             secrets["job_password"] = args["job_credential"]["password"]
         if plan.steps("install_credential"):
             secrets["install_password"] = args["install_credential"]["password"]
-        runner.run("cluster_apply", {"changes": plan.changes}, secrets=secrets or None, mutating=True)
+        runner.run(
+            "cluster_apply",
+            {"changes": plan.changes, "scheduler": probe.get("scheduler") or args.get("scheduler"), "retry": retry},
+            secrets=secrets or None,
+            mutating=True,
+        )
         return outcome

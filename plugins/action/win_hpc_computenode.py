@@ -29,6 +29,7 @@ class ActionModule(HpcWindowsAction):
             "public_certificate": args["public_certificate"],
             "pfx_file": args["pfx_file"],
             "setup_path": args["setup_path"],
+            "template": args["template"],
         }
         probe = runner.run("computenode_probe", common)
         plan = plan_computenode(args, probe)

@@ -16,6 +16,7 @@ from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack import (
     DEFAULT_CATALOGS,
     plan_headnode,
     setup_result,
+    setup_skip_component,
 )
 from ansible_collections.hpcops.aws_hpc.plugins.plugin_utils._hpc_action import HpcWindowsAction
 
@@ -37,6 +38,7 @@ class ActionModule(HpcWindowsAction):
             },
             secrets={"certificate_password": cert["password"]},
         )
+        skip_component = setup_skip_component(install.get("skip_components"))
         plan = plan_headnode(dict(args, publish_certificate=publish_dir), probe)
         outcome = {"plan": plan, "reboot_required": False, "installed": bool(probe.get("service"))}
         if not plan.changed or check_mode:
@@ -54,6 +56,7 @@ class ActionModule(HpcWindowsAction):
                     "sql_server": install["sql_server"],
                     "sql_username": install["sql_username"],
                     "connection_options": install.get("connection_options") or {},
+                    "skip_component": skip_component,
                     "switches": [
                         {"name": switch, "catalog": catalogs[key]} for switch, key in CONNECTION_STRING_SWITCHES
                     ],

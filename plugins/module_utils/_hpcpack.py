@@ -53,6 +53,30 @@ SETUP_REBOOT_REQUIRED = 3010
 
 LOGIN_MODES = {"windows": 1, "mixed": 2}
 
+# Values Set-HpcNode -Role accepts: "None, ComputeNode, BrokerNode, WorkstationNode" (MicrosoftDocs/
+# windows-powershell-docs, docset/winserver2012r2-ps/hpc/Set-HpcNode.md). None means no role at all, so a
+# role set is made of the other three; HeadNode, which Get-HpcNode reports on the head node, is not one of
+# them and is never sent back.
+SETTABLE_NODE_ROLES = ("ComputeNode", "BrokerNode", "WorkstationNode")
+
+# Components head node setup can leave out: "-SkipComponent:rras,dhcp,wds", introduced by HPC Pack 2016
+# Update 3 (Azure/hpcpack CHANGELOG.md, "HPC Pack 2016 Update 3 (5.3.6435)": "Support not to install
+# rras/dhcp/wds components on head node slipstream installation"); the reference deployment
+# (arjanvanbekkum/HPC install_hpc_headnode.ps1) passes all three, in this order.
+SKIPPABLE_COMPONENTS = ("rras", "dhcp", "wds")
+
+# How long the cluster may take to answer right after setup. Microsoft's own DSC resources
+# (Azure/hpcpack-template, SharedResources/Src/InstallPrimaryHeadNode/xHpcPack/DSCResources):
+# - MSFT_xHpcWaitForCluster: Get-HpcClusterRegistry, RetryCount 30, RetryIntervalSec 20;
+# - MSFT_xHpcClusterInit: Set-HpcNetwork "if($retry++ -ge 20)", Set-HpcClusterProperty "if($retry++ -ge 30)",
+#   each waiting [Math]::Ceiling($retry/10) * 10 seconds (10 s, then 20 s after ten retries, then 30 s).
+# ``retries`` counts the attempts after the first; Invoke-HpcRetry (_common.ps1) applies these as data.
+RETRY_DEFAULTS = {
+    "cluster_ready": {"retries": 30, "delay_seconds": 20, "increase_every": 0},
+    "network": {"retries": 20, "delay_seconds": 10, "increase_every": 10},
+    "cluster_property": {"retries": 30, "delay_seconds": 10, "increase_every": 10},
+}
+
 FULL_CONTROL_RIGHTS = ("FullControl",)
 CONTAINER_OBJECT_INHERIT = "ContainerInherit, ObjectInherit"
 
@@ -448,6 +472,36 @@ def setup_result(exit_code, log_path, role):
     )
 
 
+def setup_skip_component(components):
+    """The value of head node setup's ``-SkipComponent:`` flag (``rras,dhcp,wds``), or None to leave it out."""
+    wanted = {str(c).lower() for c in components or []}
+    unknown = sorted(wanted - set(SKIPPABLE_COMPONENTS))
+    if unknown:
+        raise HpcPlanError(
+            "install.skip_components: %s not a component HPC Pack setup can skip (%s)"
+            % (", ".join(unknown) + (" is" if len(unknown) == 1 else " are"), ", ".join(SKIPPABLE_COMPONENTS))
+        )
+    ordered = [c for c in SKIPPABLE_COMPONENTS if c in wanted]
+    return ",".join(ordered) or None
+
+
+def retry_settings(retries=None):
+    """Per-call retry settings for Invoke-HpcRetry: Microsoft's defaults, or O(retries) for every call."""
+    settings = {name: dict(values) for name, values in RETRY_DEFAULTS.items()}
+    retries = retries or {}
+    for values in settings.values():
+        if retries.get("count") is not None:
+            if int(retries["count"]) < 0:
+                raise HpcPlanError("retries.count must be 0 or more, not %s" % retries["count"])
+            values["retries"] = int(retries["count"])
+        if retries.get("delay_seconds") is not None:
+            if int(retries["delay_seconds"]) < 0:
+                raise HpcPlanError("retries.delay_seconds must be 0 or more, not %s" % retries["delay_seconds"])
+            values["delay_seconds"] = int(retries["delay_seconds"])
+            values["increase_every"] = 0
+    return settings
+
+
 def plan_headnode(options, probe):
     plan = Plan()
     cert = options.get("certificate")
@@ -480,7 +534,7 @@ def plan_headnode(options, probe):
 # ------------------------------------------------------------------------------------ cluster
 
 
-def plan_cluster(options, probe):  # noqa: PLR0912, PLR0915 - one branch per seed step reads best
+def plan_cluster(options, probe):  # noqa: PLR0912 - one branch per seed step reads best
     plan = Plan()
     if not probe.get("installed"):
         raise HpcPlanError(
@@ -537,29 +591,66 @@ def plan_cluster(options, probe):  # noqa: PLR0912, PLR0915 - one branch per see
                 plan.add("member", m["name"], "add", role=m["role"])
     node = options.get("node")
     if node:
-        current = probe.get("node") or {}
-        if not current.get("NetBiosName"):
-            raise HpcPlanError(
-                "Head node %s is not listed by Get-HpcNode" % (probe.get("computer_name") or "(this host)")
-            )
-        node_name = current.get("NetBiosName")
-        roles = {r.lower() for r in _flags(current.get("NodeRole"))}
-        wanted_roles = {r.lower() for r in node.get("roles") or []}
-        plan.before["node"] = {"roles": sorted(roles), "state": _enum(current.get("NodeState"))}
-        plan.after["node"] = {
-            "roles": sorted(roles | wanted_roles),
-            "state": node.get("state") or _enum(current.get("NodeState")),
-        }
-        missing_roles = wanted_roles - roles
-        if missing_roles:
-            current_names = [
-                p.strip() for r in as_list(current.get("NodeRole")) for p in str(r).split(",") if p.strip()
-            ]
-            added = [r for r in node.get("roles") or [] if r.lower() in missing_roles]
-            plan.add("node_role", node_name, "set", roles=current_names + added)
-        if node.get("state") and _enum(current.get("NodeState")).lower() != node["state"].lower():
-            plan.add("node_state", node_name, node["state"].lower())
+        plan_node_roles(plan, node, probe)
     return plan
+
+
+def _role_names(value):
+    """NodeRole as the probe reports it (a list, or "A, B" as ConvertTo-Json writes a flags enum)."""
+    if isinstance(value, dict):
+        value = value.get("String", value.get("Value"))
+    return [p.strip() for r in as_list(value) for p in str(r).split(",") if p.strip()]
+
+
+def plan_node_roles(plan, node, probe):
+    """Roles and state of the head node as an HPC node.
+
+    Set-HpcNode -Role replaces the node's roles with the documented values it is given (SETTABLE_NODE_ROLES)
+    and works only on an offline node (Set-HpcNode.md). So when a role is missing the plan sends the
+    documented roles the node has plus the missing ones, HeadNode and anything undocumented left out, and
+    wraps the change in Set-HpcNodeState Offline / Online; nothing is taken offline when no role changes.
+    """
+    current = probe.get("node") or {}
+    if not current.get("NetBiosName"):
+        raise HpcPlanError("Head node %s is not listed by Get-HpcNode" % (probe.get("computer_name") or "(this host)"))
+    name = current.get("NetBiosName")
+    canonical = {r.lower(): r for r in SETTABLE_NODE_ROLES}
+    wanted = []
+    for role in node.get("roles") or []:
+        if str(role).lower() not in canonical:
+            raise HpcPlanError(
+                "node.roles: %s is not a role Set-HpcNode -Role accepts (%s)" % (role, ", ".join(SETTABLE_NODE_ROLES))
+            )
+        if canonical[str(role).lower()] not in wanted:
+            wanted.append(canonical[str(role).lower()])
+    reported = _role_names(current.get("NodeRole"))
+    have = {r.lower() for r in reported}
+    settable = [canonical[r.lower()] for r in reported if r.lower() in canonical]
+    missing = [r for r in wanted if r.lower() not in have]
+    state = _enum(current.get("NodeState"))
+    wanted_state = (node.get("state") or "").lower() or None
+    final_state = wanted_state or state.lower()
+    plan.before["node"] = {"roles": sorted(reported), "state": state}
+    plan.after["node"] = {
+        "roles": sorted(reported + missing),
+        "state": wanted_state or state,
+        "offline_for_role_change": bool(missing) and state.lower() != "offline",
+    }
+    if missing:
+        roles = settable + [r for r in missing if r not in settable]
+        if state.lower() != "offline":
+            plan.add("node_state", name, "offline", reason="Set-HpcNode -Role needs the node offline")
+            then = "comes back online" if final_state == "online" else "stays offline"
+            plan.warnings.append(
+                "Head node %s goes offline (running jobs drain first) while its roles change to %s, then %s"
+                % (name, ", ".join(roles), then)
+            )
+        plan.add("node_role", name, "set", roles=roles)
+        if final_state == "online":
+            plan.add("node_state", name, "online")
+        return
+    if wanted_state and state.lower() != wanted_state:
+        plan.add("node_state", name, wanted_state)
 
 
 # ------------------------------------------------------------------------------- compute node
@@ -613,16 +704,34 @@ def plan_computenode(options, probe):
         plan.add("install", options["headnode"], "install_computenode", setup_path=options["setup_path"])
     health = _enum(node.get("NodeHealth"))
     state = _enum(node.get("NodeState"))
+    # The probe reads the template and the approval with Get-HpcNode's documented filters: Template is the
+    # wanted template when the node has it (-TemplateName), else null; Unapproved is -HealthState Unapproved.
     template = node.get("Template")
-    plan.before["node"] = {"health": health or None, "state": state or None, "template": template}
+    registered = bool(node.get("NetBiosName"))
+    unapproved = bool(node.get("Unapproved")) or health.lower() == "unapproved"
+    has_template = bool(template) and str(template).lower() == options["template"].lower()
+    if registered and not unapproved and not has_template and state.lower() != "offline":
+        # "The specified nodes must be in the offline state before you can assign or reapply node templates"
+        # (Assign-HpcNodeTemplate.md, NOTES): a node at work is never taken offline to change its template.
+        raise HpcPlanError(
+            "Compute node %s is %s and not in node template '%s'; Assign-HpcNodeTemplate needs the node offline "
+            "and rebuilds it from the template - take it offline first or set template to the node's template"
+            % (node_name, state or "in an unknown state", options["template"])
+        )
+    assign = not registered or unapproved or not has_template
+    plan.before["node"] = {
+        "health": health or None,
+        "state": state or None,
+        "unapproved": unapproved if registered else None,
+        "template": template,
+    }
     plan.after["node"] = {
         "health": "OK",
-        "state": "Online",
-        "template": options["template"]
-        if (not node.get("NetBiosName") or health.lower() == "unapproved" or not template)
-        else template,
+        "state": "Online" if options.get("online", True) else (state or "Offline"),
+        "unapproved": False,
+        "template": options["template"],
     }
-    if not node.get("NetBiosName") or health.lower() == "unapproved" or not template:
+    if assign:
         plan.add("node_template", node_name, "assign", template=options["template"])
     if options.get("online", True) and state.lower() != "online":
         plan.add("node_state", node_name, "online")

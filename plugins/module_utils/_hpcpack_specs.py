@@ -102,6 +102,9 @@ HEADNODE = dict(
                     ),
                 ),
                 connection_options=dict(type="dict", default={}),
+                skip_components=dict(
+                    type="list", elements="str", choices=["rras", "dhcp", "wds"], default=["rras", "dhcp", "wds"]
+                ),
                 timeout=dict(type="int", default=7200),
             ),
         ),
@@ -137,8 +140,18 @@ CLUSTER = dict(
         node=dict(
             type="dict",
             options=dict(
-                roles=dict(type="list", elements="str", default=[]),
+                roles=dict(
+                    type="list", elements="str", choices=["ComputeNode", "BrokerNode", "WorkstationNode"], default=[]
+                ),
                 state=dict(type="str", choices=["online", "offline"]),
+            ),
+        ),
+        scheduler=dict(type="str"),
+        retries=dict(
+            type="dict",
+            options=dict(
+                count=dict(type="int"),
+                delay_seconds=dict(type="int"),
             ),
         ),
     ),

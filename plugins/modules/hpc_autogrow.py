@@ -109,7 +109,9 @@ options:
     type: float
     default: 60
   end_of_hour:
-    description: Stop idle nodes only in the last O(hour_window_s) of a billed hour (the reference deployment's rule; hourly billing).
+    description:
+      - Stop idle nodes only in the last O(hour_window_s) of a billed hour (the reference deployment's rule;
+        hourly billing).
     type: bool
     default: false
   hour_window_s:

@@ -9,12 +9,15 @@ module: win_hpc_cluster
 short_description: Configure an installed HPC Pack head node (network, credentials, members, node role and state)
 version_added: 0.1.0
 description:
-  - The reference HPC Pack deployment's "Configure the HeadNode", idempotently - the network topology (Enterprise on the first interface by
+  - The reference HPC Pack deployment's "Configure the HeadNode", idempotently - the network topology (Enterprise on
+    the first interface by
     default), the job credential (C(Set-HpcJobCredential)) and install credential (C(Set-HpcClusterProperty
     -InstallCredential)),
     cluster members with roles (C(Add-HpcMember)), the head node's roles (C(Set-HpcNode -Role)) and state
     (C(Set-HpcNodeState)).
   - Runs on the controller (action plugin) - one read-only PowerShell probe, one apply only when something changes.
+  - Every HPC cmdlet gets C(-Scheduler) (O(scheduler)); the probe's first cluster read and C(Set-HpcNetwork) and
+    C(Set-HpcClusterProperty) are retried while the cluster is not ready yet (O(retries)).
   - The job credential cannot be read back from HPC Pack's credential cache; the module records the user name it set
     under
     C(HKLM:\SOFTWARE\hpcops\aws_hpc) and sets the credential again when the name differs or
@@ -37,7 +40,7 @@ options:
         description: Whether HPC Pack manages Windows Firewall on the enterprise network; omitted leaves the setting.
         type: bool
   job_credential:
-    description: Credential jobs run with (the reference deployment: SSM C(/service-account/username) and
+    description: Credential jobs run with (the reference deployment reads SSM C(/service-account/username) and
                  C(/service-account/password)).
     type: dict
     suboptions: &cred
@@ -79,14 +82,44 @@ options:
     type: dict
     suboptions:
       roles:
-        description: Roles to add (the reference deployment: V(BrokerNode)); existing roles are kept.
+        description:
+          - Roles to add (the reference deployment adds V(BrokerNode)); the roles the node has are kept.
+          - Only the values C(Set-HpcNode -Role) documents can be set. C(HeadNode), which C(Get-HpcNode) reports
+            on the head node, is never sent back.
+          - C(Set-HpcNode -Role) works only on an offline node, so when a role is missing the node is taken
+            offline (C(Set-HpcNodeState -State Offline), running jobs drain first), its roles are set and it
+            is brought online again unless O(node.state=offline). The plan, the diff
+            (C(offline_for_role_change)) and a warning say so; nothing goes offline when no role is missing.
         type: list
         elements: str
+        choices: [ComputeNode, BrokerNode, WorkstationNode]
         default: []
       state:
-        description: Node state; the head node must be V(online) to accept compute nodes.
+        description: Node state; the head node must be V(online) to accept compute nodes. Omitted keeps the
+                     state the node had (also after a role change).
         type: str
         choices: [online, offline]
+  scheduler:
+    description:
+      - Head node every HPC cmdlet is pointed at with C(-Scheduler). HPC Pack's cmdlets otherwise read
+        C(CCP_SCHEDULER), which a WinRM session started right after setup may not have.
+      - Default the head node's own computer name.
+    type: str
+  retries:
+    description:
+      - How long to wait for a cluster that is not ready yet right after setup. By default Microsoft's own
+        deployment scripts' values (C(MSFT_xHpcWaitForCluster) and C(MSFT_xHpcClusterInit) in
+        U(https://github.com/Azure/hpcpack-template)) - the first cluster read 30 retries 20 seconds apart,
+        C(Set-HpcNetwork) 20 and C(Set-HpcClusterProperty) 30 retries 10, 20 then 30 seconds apart.
+      - Setting a value here applies it to every one of those calls.
+    type: dict
+    suboptions:
+      count:
+        description: Retries after the first attempt; V(0) tries once.
+        type: int
+      delay_seconds:
+        description: Seconds between attempts (fixed).
+        type: int
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow

@@ -9,7 +9,8 @@ module: win_hpc_computenode
 short_description: Join a Windows host to an HPC Pack cluster as a compute node, or remove it (scale-in)
 version_added: 0.1.0
 description:
-  - The reference HPC Pack deployment's compute node steps, idempotently - the certificates copied from the head node's install share, the head
+  - The reference HPC Pack deployment's compute node steps, idempotently - the certificates copied from the head
+    node's install share, the head
     node's public certificate imported into C(Cert:\LocalMachine\Root), HPC Pack compute node setup pointing at the head
     node (skipped when the C(HpcNodeManager) service exists; 0 and 3010 succeed, 3010 with RV(reboot_required), any
     other
@@ -48,14 +49,20 @@ options:
     type: str
     default: HPCCertificate.pfx
   pfx_password:
-    description: Password of the PFX (the reference deployment: SSM C(/certificate/hpc/password)); required for O(state=present).
+    description: Password of the PFX (the reference deployment reads SSM C(/certificate/hpc/password)); required for
+                 O(state=present).
     type: str
   setup_path:
     description: Path of HPC Pack's C(setup.exe) on the host.
     type: str
     default: C:\ProgramData\installdata\HPC\2016\setup.exe
   template:
-    description: Node template assigned to the node while it is Unapproved (or has no template).
+    description:
+      - Node template assigned to the node while it is Unapproved or offline and not in this template
+        (C(Assign-HpcNodeTemplate) needs an offline node).
+      - Whether the node has it is read with C(Get-HpcNode -TemplateName), so a node in this template is left
+        alone on every later run. A node that is online in another template fails the task; it is never
+        taken offline to be rebuilt from another template.
     type: str
     default: Default ComputeNode Template
   online:

@@ -9,8 +9,9 @@ module: win_hpc_domain_membership
 short_description: Join a Windows host to the domain and put its computer account in the local Administrators group
 version_added: 0.1.0
 description:
-  - The reference HPC Pack deployment's cfn-init step (C(Add-LocalGroupMember -Group Administrators -Member <domain>\<computer>$)) and the domain
-    join of the AMI bakery's sysprep step, idempotently.
+  - The reference HPC Pack deployment's cfn-init step
+    (C(Add-LocalGroupMember -Group Administrators -Member <domain>\<computer>$)) and the domain join of the AMI
+    bakery's sysprep step, idempotently.
   - The join needs a reboot - RV(reboot_required) tells the role to run M(ansible.windows.win_reboot); the computer
     account
     resolves only after that reboot, so it is added on the next run (the roles run the module again after the reboot).

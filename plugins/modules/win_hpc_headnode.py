@@ -9,7 +9,8 @@ module: win_hpc_headnode
 short_description: Certificate, unattended install and certificate publishing of an HPC Pack head node
 version_added: 0.1.0
 description:
-  - The reference HPC Pack deployment's head node steps, idempotently - the communication certificate exported to a PFX protected by a password
+  - The reference HPC Pack deployment's head node steps, idempotently - the communication certificate exported to a
+    PFX protected by a password
     from SSM (self-signed like HPC Pack's C(CreateCertificate.ps1), or CA-issued), HPC Pack head node unattended
     setup with
     the five database connection strings, and the PFX published to the install share for the compute nodes.
@@ -47,7 +48,7 @@ options:
         type: str
         default: C:\ProgramData\installdata\HPCCertificate.pfx
       password:
-        description: Password of the PFX (the reference deployment: SSM C(/certificate/hpc/password)).
+        description: Password of the PFX (the reference deployment reads SSM C(/certificate/hpc/password)).
         type: str
         required: true
       src:
@@ -82,11 +83,11 @@ options:
         type: str
         required: true
       sql_username:
-        description: SQL login (the reference deployment: SSM C(/sql-server/service-account/username)).
+        description: SQL login (the reference deployment reads SSM C(/sql-server/service-account/username)).
         type: str
         required: true
       sql_password:
-        description: Its password (the reference deployment: SSM C(/sql-server/service-account/password)).
+        description: Its password (the reference deployment reads SSM C(/sql-server/service-account/password)).
         type: str
         required: true
       catalogs:
@@ -118,6 +119,17 @@ options:
                      SqlConnectionStringBuilder on the host.
         type: dict
         default: {}
+      skip_components:
+        description:
+          - Components head node setup leaves out, passed as C(-SkipComponent:rras,dhcp,wds) (the reference
+            deployment's command line; the flag exists from HPC Pack 2016 Update 3, see
+            U(https://github.com/Azure/hpcpack/blob/master/CHANGELOG.md)). The EC2 head node needs neither
+            routing and remote access, nor DHCP, nor Windows Deployment Services.
+          - V([]) leaves the flag out, for setup packages older than HPC Pack 2016 Update 3.
+        type: list
+        elements: str
+        choices: [rras, dhcp, wds]
+        default: [rras, dhcp, wds]
       timeout:
         description: Seconds setup may take.
         type: int

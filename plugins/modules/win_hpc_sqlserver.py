@@ -9,13 +9,13 @@ module: win_hpc_sqlserver
 short_description: Prepare the SQL Server of an HPC Pack cluster (data volume, folder, databases, logins)
 version_added: 0.1.0
 description:
-  - Makes the SQL Server host of an HPC Pack cluster ready for the head node, as the reference deployment does in its user data,
-    idempotently - the data volume online and formatted (only when it is a brand-new RAW disk, so a reattached EBS
-    volume keeps its data), the data folder with FullControl for the SQL Server service, the five HPC databases
-    created with the reference deployment's sizes and growth B(or attached) when their C(.mdf)/C(.ldf) files already exist, mixed-mode
-    authentication with a service restart only when the mode changed, the HPC database users added with HPC Pack's
-    own C(AddDbUserForHpcSetupUser.sql) and C(AddDbUserForHpcService.sql) only where missing, and the C(sa) login
-    disabled.
+  - Makes the SQL Server host of an HPC Pack cluster ready for the head node, as the reference deployment does in its
+    user data, idempotently - the data volume online and formatted (only when it is a brand-new RAW disk, so a
+    reattached EBS volume keeps its data), the data folder with FullControl for the SQL Server service, the five HPC
+    databases created with the reference deployment's sizes and growth B(or attached) when their C(.mdf)/C(.ldf) files
+    already exist, mixed-mode authentication with a service restart only when the mode changed, the HPC database users
+    added with HPC Pack's own C(AddDbUserForHpcSetupUser.sql) and C(AddDbUserForHpcService.sql) only where missing,
+    and the C(sa) login disabled.
   - Runs on the controller (action plugin). It sends one read-only PowerShell probe over the host's connection, plans
     the changes in Python and sends one apply script with only those changes - none in check mode, none when nothing
     changes. Parameters travel as JSON data; T-SQL runs with SqlClient parameters.
@@ -118,11 +118,13 @@ options:
     type: dict
     suboptions:
       username:
-        description: Login name (the reference deployment: SSM C(/sql-server/service-account/username)).
+        description: Login name (the reference deployment reads SSM C(/sql-server/service-account/username)).
         type: str
         required: true
       password:
-        description: Its password (the reference deployment: SSM C(/sql-server/service-account/password)). Never returned or logged.
+        description:
+          - Its password (the reference deployment reads SSM C(/sql-server/service-account/password)).
+          - Never returned or logged.
         type: str
         required: true
       scripts_path:

@@ -77,15 +77,67 @@ function Invoke-HpcSetup {
 }
 
 function Import-HpcPowerShell {
-    # HPC Pack 2016 ships a snap-in, HPC Pack 2019 a module.
+    # The HPC cmdlets are loaded the documented way, as the Microsoft.HPC snap-in: HPC Pack's cmdlet
+    # reference notes every cmdlet under the "HPC" module of CCPPSH.dll (MicrosoftDocs/windows-powershell-docs,
+    # docset/winserver2012r2-ps/hpc/Set-HpcNode.md: "external help file: CCPPSH.dll-Help.xml"), and both the
+    # reference deployment (arjanvanbekkum/HPC install_hpc_headnode.ps1, configure_hpc_computenode.ps1) and
+    # Microsoft's CycleCloud HPC Pack cookbooks (Azure/cyclecloud-hpcpack, recipes/cn.rb, bn.rb; HPC Pack
+    # 2016 and 2019) run "Add-PSSnapin Microsoft.HPC". No module named Microsoft.Hpc is documented.
     if (Get-Command -Name Get-HpcNode -ErrorAction SilentlyContinue) {
         return
     }
-    if (Get-PSSnapin -Registered -Name Microsoft.HPC -ErrorAction SilentlyContinue) {
+    try {
         Add-PSSnapin -Name Microsoft.HPC
     }
-    else {
-        Import-Module -Name Microsoft.Hpc
+    catch {
+        throw ('the HPC Pack PowerShell snap-in Microsoft.HPC could not be loaded (is HPC Pack installed on {0}?): {1}' -f $env:COMPUTERNAME, $_.Exception.Message)
+    }
+}
+
+function Get-HpcSchedulerName {
+    # The head node every HPC cmdlet is pointed at with -Scheduler: CCP_SCHEDULER may be missing from a
+    # WinRM process started right after setup (HPC Pack's cmdlet reference, e.g. Get-HpcNode.md: "If you
+    # do not specify the Scheduler parameter, this cmdlet uses the scheduler on the head node that the
+    # CCP_SCHEDULER environment variable specifies"). On the head node itself it is this computer, as
+    # Microsoft's MSFT_xHpcWaitForCluster passes ConnectionString = $env:COMPUTERNAME.
+    if ($Params.scheduler) {
+        return [string]$Params.scheduler
+    }
+    $env:COMPUTERNAME
+}
+
+function Invoke-HpcRetry {
+    # Run $Action until it succeeds: the cluster "is not ready yet" for a while after setup. Microsoft's own
+    # DSC resources retry the same way (Azure/hpcpack-template, SharedResources/Src/InstallPrimaryHeadNode/
+    # xHpcPack/DSCResources): MSFT_xHpcWaitForCluster 30 retries 20 s apart, MSFT_xHpcClusterInit
+    # Set-HpcNetwork 20 and Set-HpcClusterProperty 30 retries, waiting [Math]::Ceiling($retry/10) * 10 s.
+    # The counts and delays arrive as data ($Retry = @{ retries; delay_seconds; increase_every }) from
+    # plugins/module_utils/_hpcpack.py (RETRY_DEFAULTS), never as text in this script.
+    param (
+        [Parameter(Mandatory = $true)][scriptblock]$Action,
+        [Parameter(Mandatory = $true)][string]$What,
+        [object]$Retry
+    )
+    $retries = if ($Retry -and $null -ne $Retry.retries) { [int]$Retry.retries } else { 0 }
+    $delay = if ($Retry -and $null -ne $Retry.delay_seconds) { [int]$Retry.delay_seconds } else { 10 }
+    $every = if ($Retry -and $null -ne $Retry.increase_every) { [int]$Retry.increase_every } else { 0 }
+    $attempt = 0
+    while ($true) {
+        try {
+            return (& $Action)
+        }
+        catch [System.Management.Automation.ParameterBindingException] {
+            # A call the cmdlet refuses is refused again on every retry: fail at once.
+            throw
+        }
+        catch {
+            $attempt++
+            if ($attempt -gt $retries) {
+                throw ('{0} still failed after {1} attempt(s): {2}' -f $What, $attempt, $_.Exception.Message)
+            }
+            $wait = if ($every -gt 0) { $delay * [Math]::Ceiling($attempt / $every) } else { $delay }
+            Start-Sleep -Seconds $wait
+        }
     }
 }
 
@@ -167,7 +219,8 @@ function Invoke-HpcSql {
             }
             $rows.Add([pscustomobject]$record)
         }
-        Write-Output -InputObject $rows.ToArray() -NoEnumerate
+        $array = $rows.ToArray()
+        Write-Output -InputObject $array -NoEnumerate
     }
     finally {
         $connection.Dispose()

@@ -1,6 +1,8 @@
 # win_hpc_cluster probe (read-only): network topology and interfaces, the install credential, the
 # user name last set as job credential (the credential cache cannot be read back, so the module keeps
 # the name under HKLM:\SOFTWARE\hpcops\aws_hpc), cluster members and this head node's role and state.
+# Every HPC cmdlet gets -Scheduler (Get-HpcSchedulerName); the first cluster read waits until the cluster
+# answers, the way Microsoft's MSFT_xHpcWaitForCluster does after setup (Invoke-HpcRetry, _common.ps1).
 function Invoke-HpcScript {
     $Result.computer_name = $env:COMPUTERNAME
     $service = Get-Service -Name HpcScheduler -ErrorAction SilentlyContinue
@@ -9,18 +11,29 @@ function Invoke-HpcScript {
         return
     }
     Import-HpcPowerShell
+    $scheduler = Get-HpcSchedulerName
+    $Result.scheduler = $scheduler
+    # The cluster-wide property read is the readiness gate: it fails until the management service answers
+    # (Get-HpcClusterProperty, default parameter set: Get-HpcClusterProperty [-Scheduler <String[]>]).
+    Invoke-HpcRetry -What ('reading the cluster properties of {0}' -f $scheduler) -Retry $Params.retry.cluster_ready -Action {
+        Get-HpcClusterProperty -Scheduler $scheduler -ErrorAction Stop | Out-Null
+    }
     if ($Params.network) {
-        $Result.interfaces = @(foreach ($interface in @(Get-HpcNetworkInterface)) {
+        $Result.interfaces = @(foreach ($interface in @(Get-HpcNetworkInterface -Scheduler $scheduler)) {
                 [ordered]@{ Name = $interface.Name; IpAddress = [string]$interface.IpAddress; SubnetMask = [string]$interface.SubnetMask }
             })
-        $enterprise = @(Get-HpcNetworkInterface -Type Enterprise -ErrorAction SilentlyContinue)
+        $enterprise = @(Get-HpcNetworkInterface -Type Enterprise -Scheduler $scheduler -ErrorAction SilentlyContinue)
+        # Microsoft's MSFT_xHpcClusterInit reads the topology inside the same retry loop.
+        $topology = Invoke-HpcRetry -What ('reading the network topology of {0}' -f $scheduler) -Retry $Params.retry.cluster_ready -Action {
+            Get-HpcNetworkTopology -Scheduler $scheduler -ErrorAction SilentlyContinue
+        }
         $Result.network = [ordered]@{
-            Topology = [string](Get-HpcNetworkTopology -ErrorAction SilentlyContinue)
+            Topology = [string]$topology
             EnterpriseAdapter = if ($enterprise.Count -gt 0) { $enterprise[0].Name } else { $null }
         }
     }
     if ($Params.install_credential) {
-        $property = Get-HpcClusterProperty -InstallCredential -ErrorAction SilentlyContinue | Select-Object -First 1
+        $property = Get-HpcClusterProperty -InstallCredential -Scheduler $scheduler -ErrorAction SilentlyContinue | Select-Object -First 1
         $Result.install_credential = [ordered]@{ UserName = if ($property) { [string]$property.Value } else { $null } }
     }
     if ($Params.job_credential) {
@@ -28,12 +41,12 @@ function Invoke-HpcScript {
         $Result.job_credential = [ordered]@{ UserName = if ($marker) { $marker.JobCredentialUserName } else { $null } }
     }
     if ($Params.members) {
-        $Result.members = @(foreach ($member in @(Get-HpcMember)) {
+        $Result.members = @(foreach ($member in @(Get-HpcMember -Scheduler $scheduler)) {
                 [ordered]@{ Name = $member.Name; Role = [string]$member.Role }
             })
     }
     if ($Params.node) {
-        $node = Get-HpcNode -Name $env:COMPUTERNAME -ErrorAction SilentlyContinue
+        $node = Get-HpcNode -Name $env:COMPUTERNAME -Scheduler $scheduler -ErrorAction SilentlyContinue
         $Result.node = if ($node) {
             [ordered]@{
                 NetBiosName = $node.NetBiosName

@@ -34,19 +34,40 @@ function Invoke-HpcScript {
     $Result.service = if ($service) { [ordered]@{ Name = $service.Name; Status = [string]$service.Status } } else { $null }
     $Result.node = $null
     $Result.running_tasks = 0
+    $Result.running_jobs = 0
     if ($service) {
         Import-HpcPowerShell
-        $node = Get-HpcNode -Name $env:COMPUTERNAME -Scheduler $Params.headnode -ErrorAction SilentlyContinue
+        $scheduler = $Params.headnode
+        $node = Get-HpcNode -Name $env:COMPUTERNAME -Scheduler $scheduler -ErrorAction SilentlyContinue
         if ($node) {
+            $name = [string]$node.NetBiosName
+            # The node's template and approval are read with Get-HpcNode's documented filters (-TemplateName,
+            # -HealthState with the NodeHealthState value Unapproved; MicrosoftDocs/windows-powershell-docs,
+            # docset/winserver2012r2-ps/hpc/Get-HpcNode.md), not from properties of the HpcNode object, which
+            # the reference does not list: Template is the wanted template when the node has it, else null.
+            $inTemplate = Get-HpcNode -Name $name -TemplateName $Params.template -Scheduler $scheduler -ErrorAction SilentlyContinue
+            $unapproved = Get-HpcNode -Name $name -HealthState Unapproved -Scheduler $scheduler -ErrorAction SilentlyContinue
             $Result.node = [ordered]@{
-                NetBiosName = $node.NetBiosName
+                NetBiosName = $name
                 NodeState = [string]$node.NodeState
                 NodeHealth = [string]$node.NodeHealth
-                Template = $node.Template
+                Unapproved = [bool]$unapproved
+                Template = if ($inTemplate) { [string]$Params.template } else { $null }
             }
             if ($Params.state -eq 'absent') {
-                $Result.running_tasks = @(Get-HpcTask -Scheduler $Params.headnode -State Running -ErrorAction SilentlyContinue |
-                        Where-Object { $_.AllocatedNodes -match $env:COMPUTERNAME }).Count
+                # Get-HpcTask needs -Job or -JobId in every parameter set (Get-HpcTask.md: "id" and "job" sets),
+                # so the running work on this node is found through its jobs: Get-HpcJob -NodeName gets "the
+                # currently running jobs" of a node (Get-HpcJob.md, nodename set), piped ByValue into
+                # Get-HpcTask -Job, whose tasks name their nodes in AllocatedNodes ("the names of the nodes that
+                # have been allocated to run the task", ISchedulerTask.AllocatedNodes in the HPC Pack SDK).
+                $jobs = @(Get-HpcJob -NodeName $name -Scheduler $scheduler -ErrorAction Stop)
+                $tasks = @($jobs | Get-HpcTask -State Running -Scheduler $scheduler -ErrorAction Stop)
+                $mine = @($tasks | Where-Object {
+                        $allocated = @($_.AllocatedNodes | ForEach-Object { [string]$_ -split '[,;\s]+' } | Where-Object { $_ })
+                        $allocated -contains $name
+                    })
+                $Result.running_jobs = $jobs.Count
+                $Result.running_tasks = $mine.Count
             }
         }
     }

@@ -59,6 +59,13 @@ function Invoke-HpcScript {
                 $arguments = [System.Collections.Generic.List[string]]::new()
                 $arguments.Add('-unattend')
                 $arguments.Add('-HeadNode')
+                if ($Params.install.skip_component) {
+                    # Spelled as HPC Pack 2016 Update 3 introduced it ("-SkipComponent:rras,dhcp,wds", Azure/hpcpack
+                    # CHANGELOG.md) and as the reference deployment (arjanvanbekkum/HPC install_hpc_headnode.ps1) and
+                    # Microsoft's MSFT_xHpcNodeInstall (Azure/hpcpack-template) pass it; the value is built and
+                    # validated on the controller (setup_skip_component in plugins/module_utils/_hpcpack.py).
+                    $arguments.Add('-SkipComponent:' + (ConvertTo-HpcArgument -Value $Params.install.skip_component))
+                }
                 $arguments.Add('-ClusterName:' + (ConvertTo-HpcArgument -Value $Params.install.cluster_name))
                 $arguments.Add('-SSLPfxFilePath:' + (ConvertTo-HpcArgument -Value $pfxPath))
                 $arguments.Add('-SSLPfxFilePassword:' + (ConvertTo-HpcArgument -Value (Get-HpcSecret -Name 'certificate_password')))

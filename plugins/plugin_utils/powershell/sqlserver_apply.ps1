@@ -143,9 +143,22 @@ function Invoke-HpcScript {
                         Pop-Location
                     }
                     $variables = @(('TargetAccount={0}' -f $change.user), ('PassWord={0}' -f (Get-HpcSecret -Name 'hpc_password')))
+                    $sqlcmd = @{
+                        ServerInstance = $Params.server
+                        Database = $object
+                        Variable = $variables
+                        QueryTimeout = $Params.timeout
+                        ErrorAction = 'Stop'
+                    }
+                    # SqlServer module v22 encrypts by default and validates the server certificate, so a
+                    # self-signed local instance is refused unless -TrustServerCertificate is given
+                    # (learn.microsoft.com/powershell/module/sqlserver/invoke-sqlcmd). SQLPS and SqlServer
+                    # before 21.1 have no such parameter: add it only where the cmdlet has it.
+                    if ((Get-Command -Name Invoke-Sqlcmd).Parameters.ContainsKey('TrustServerCertificate')) {
+                        $sqlcmd.TrustServerCertificate = $true
+                    }
                     foreach ($script in @($Params.user_scripts)) {
-                        Invoke-Sqlcmd -ServerInstance $Params.server -Database $object -InputFile $script -Variable $variables `
-                            -QueryTimeout $Params.timeout -ErrorAction Stop | Out-Null
+                        Invoke-Sqlcmd @sqlcmd -InputFile $script | Out-Null
                     }
                 }
                 catch {

@@ -7,6 +7,28 @@ was sent, and answers the way a Windows host does - the probe reports the host's
 shaped like the cmdlets' output, tests/unit/fixtures/hpcpack/), the apply changes that state with
 the same rules the PowerShell enforces (a database whose files exist is never created). It counts
 round trips and records whether a mutating script was ever sent in check mode.
+
+Where each behaviour comes from (documented = a Microsoft page says so; assumed = nothing observed or
+documented, kept as simple as the scripts need):
+
+- Set-HpcNode -Role accepts None, ComputeNode, BrokerNode, WorkstationNode and needs an offline node;
+  Set-HpcNodeState -State Online|Offline|Rejected (documented: MicrosoftDocs/windows-powershell-docs,
+  docset/winserver2012r2-ps/hpc/Set-HpcNode.md, Set-HpcNodeState.md). That the head node keeps reporting
+  HeadNode after Set-HpcNode -Role is assumed.
+- Get-HpcNode -TemplateName / -HealthState filter the nodes (documented: Get-HpcNode.md); the node object's
+  own property names beyond NetBiosName and NodeState are not documented, so the compute node probe
+  answers Template and Unapproved the way those filters do.
+- Assign-HpcNodeTemplate needs an offline node (documented: Assign-HpcNodeTemplate.md, NOTES).
+- Running tasks are found through Get-HpcJob -NodeName | Get-HpcTask -State Running and the tasks'
+  AllocatedNodes (documented: Get-HpcJob.md, Get-HpcTask.md; ISchedulerTask.AllocatedNodes in the HPC
+  Pack SDK reference).
+- Head node setup gets -SkipComponent:rras,dhcp,wds (documented: Azure/hpcpack CHANGELOG.md, HPC Pack 2016
+  Update 3; passed by arjanvanbekkum/HPC install_hpc_headnode.ps1).
+- A head node answers HPC cmdlets only after a while right after setup (observed by Microsoft's own
+  MSFT_xHpcWaitForCluster / MSFT_xHpcClusterInit retry loops, Azure/hpcpack-template); ClusterHost can
+  stay "not ready" for a number of probes to check that the retry settings travel as data.
+- Exit codes 0 and 3010 of setup.exe (documented by Microsoft's MSFT_xHpcHeadNodeInstall) and every other
+  fixture value (tests/unit/fixtures/hpcpack/*.json) are shaped like the cmdlets' output, not captured.
 """
 
 from __future__ import annotations
@@ -223,6 +245,7 @@ class HeadNodeHost(ScriptedHost):
         super().__init__(state)
         self.exit_code = exit_code
         self.setup_command_lines = []
+        self.skip_component = None
 
     def headnode_probe(self, params, secrets):
         assert "certificate_password" in secrets
@@ -245,6 +268,7 @@ class HeadNodeHost(ScriptedHost):
                 assert {"certificate_password", "sql_password"} <= set(secrets)
                 switches = [s["name"] for s in params["install"]["switches"]]
                 assert switches == ["MGMTDBCONSTR", "SCHDDBCONSTR", "RPTDBCONSTR", "DIAGDBCONSTR", "MONDBCONSTR"]
+                self.skip_component = params["install"].get("skip_component")
                 log = "C:\\Windows\\Temp\\HPCSetupLogs\\HpcSetupLog-20240101-101010.txt"
                 result["install"] = {"ExitCode": self.exit_code, "LogPath": log}
                 result["changed"] = True
@@ -259,11 +283,31 @@ class HeadNodeHost(ScriptedHost):
 
 
 class ClusterHost(ScriptedHost):
+    """A head node after setup. ``not_ready`` probes fail the way HPC cmdlets do before the cluster answers."""
+
+    SETTABLE_ROLES = ("None", "ComputeNode", "BrokerNode", "WorkstationNode")  # Set-HpcNode.md, -Role
+
+    def __init__(self, state, not_ready=0):
+        super().__init__(state)
+        self.not_ready = not_ready
+        self.role_changes = []
+
     def cluster_probe(self, params, secrets):
         assert not secrets, "the probe never needs a secret"
-        return copy.deepcopy(self.state)
+        ready = params["retry"]["cluster_ready"]
+        if self.not_ready > ready["retries"]:
+            raise HostError(
+                "reading the cluster properties of {} still failed after {} attempt(s): "
+                "the HPC Management Service is not reachable".format(self.state["computer_name"], ready["retries"] + 1)
+            )
+        self.not_ready = 0
+        out = copy.deepcopy(self.state)
+        out["scheduler"] = params.get("scheduler") or self.state["computer_name"]
+        return out
 
     def cluster_apply(self, params, secrets):
+        assert params["scheduler"], "every HPC cmdlet gets -Scheduler"
+        assert {"network", "cluster_property"} <= set(params["retry"])
         for change in params["changes"]:
             step = change["step"]
             if step == "network":
@@ -280,9 +324,25 @@ class ClusterHost(ScriptedHost):
             elif step == "member":
                 self.state["members"].append({"Name": change["object"], "Role": change["role"]})
             elif step == "node_role":
-                self.state["node"]["NodeRole"] = change["roles"]
+                node = self.state["node"]
+                bad = [r for r in change["roles"] if r not in self.SETTABLE_ROLES]
+                if bad:
+                    raise HostError(
+                        'Failed to set node role of {}: Cannot convert value "{}" to type NodeRole'.format(
+                            change["object"], bad[0]
+                        )
+                    )
+                if node["NodeState"] != "Offline":
+                    raise HostError(
+                        "Failed to set node role of {}: the node must be offline to change its role".format(
+                            change["object"]
+                        )
+                    )
+                kept = [r for r in node["NodeRole"] if r not in self.SETTABLE_ROLES]  # HeadNode: assumed kept
+                node["NodeRole"] = kept + [r for r in change["roles"] if r != "None"]
+                self.role_changes.append(list(change["roles"]))
             elif step == "node_state":
-                self.state["node"]["NodeState"] = change["action"].capitalize()
+                self.state["node"]["NodeState"] = {"online": "Online", "offline": "Offline"}[change["action"]]
         return {"changed": True}
 
 
@@ -290,6 +350,7 @@ class ComputeNodeHost(ScriptedHost):
     def __init__(self, state, exit_code=0):
         super().__init__(state)
         self.exit_code = exit_code
+        self.jobs = []  # the head node's running jobs: {"tasks": [{"State", "AllocatedNodes"}]}
 
     def reboot(self):
         if self.state["service"] and self.state["node"] is None:
@@ -302,7 +363,29 @@ class ComputeNodeHost(ScriptedHost):
 
     def computenode_probe(self, params, secrets):
         assert not secrets
-        return copy.deepcopy(self.state)
+        out = copy.deepcopy(self.state)
+        node = self.state.get("node")
+        out["running_tasks"] = 0
+        if node:
+            # Get-HpcNode -TemplateName <template> / -HealthState Unapproved, as the probe asks (Get-HpcNode.md).
+            template = node.get("Template")
+            out["node"] = {
+                "NetBiosName": node["NetBiosName"],
+                "NodeState": node["NodeState"],
+                "NodeHealth": node["NodeHealth"],
+                "Unapproved": node["NodeHealth"] == "Unapproved",
+                "Template": params["template"] if template and template == params["template"] else None,
+            }
+            if params["state"] == "absent":
+                # Get-HpcJob -NodeName <node> | Get-HpcTask -State Running, then the tasks' AllocatedNodes.
+                name = node["NetBiosName"].lower()
+                out["running_tasks"] = sum(
+                    1
+                    for job in self.jobs
+                    for task in job["tasks"]
+                    if task["State"] == "Running" and name in [n.lower() for n in task["AllocatedNodes"]]
+                )
+        return out
 
     def computenode_apply(self, params, secrets):
         result = {"changed": False, "done": []}
@@ -326,6 +409,12 @@ class ComputeNodeHost(ScriptedHost):
                 self.reboot()
             elif step == "node_template":
                 self.reboot()
+                if self.state["node"]["NodeState"] != "Offline":
+                    raise HostError(
+                        'Failed to assign node template "{}" to {}: the node must be offline'.format(
+                            change["template"], change["object"]
+                        )
+                    )
                 self.state["node"].update(NodeHealth="OK", Template=change["template"])
             elif step == "node_state":
                 self.state["node"]["NodeState"] = "Online"

@@ -71,7 +71,12 @@ def converged_hosts():
         certificates={"local": dict(share), "share": share, "share_error": None},
         root={"InRoot": True},
         service={"Name": "HpcNodeManager"},
-        node={"NetBiosName": "CN", "NodeState": "Online", "NodeHealth": "OK", "Template": "T"},
+        node={
+            "NetBiosName": "CN",
+            "NodeState": "Online",
+            "NodeHealth": "OK",
+            "Template": "Default ComputeNode Template",
+        },
     )
     domain = DomainHost(fixture("domain_workgroup"))
     domain.state.update(PartOfDomain=True, Domain="hpc.example.com", Administrators=["HPC\\EC2AMAZ-CN07$"])

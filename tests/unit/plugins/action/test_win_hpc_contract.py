@@ -217,6 +217,17 @@ def test_headnode_install_success_codes(exit_code, reboot):
     no_secret(result, second, host.calls)
 
 
+def test_headnode_setup_skips_rras_dhcp_wds_unless_told_otherwise():
+    host = HeadNodeHost(fixture("headnode_fresh"))
+    run_action(HeadAction, HEAD_ARGS, host)
+    assert host.skip_component == "rras,dhcp,wds"  # setup's spelling: -SkipComponent:rras,dhcp,wds
+    host = HeadNodeHost(fixture("headnode_fresh"))
+    args = dict(HEAD_ARGS, install=dict(HEAD_ARGS["install"], skip_components=[]))
+    result = run_action(HeadAction, args, host)
+    assert result.get("failed") is not True, result
+    assert host.skip_component is None
+
+
 def test_headnode_install_other_exit_code_fails_with_the_log_path():
     host = HeadNodeHost(fixture("headnode_fresh"), exit_code=1603)
     result = run_action(HeadAction, HEAD_ARGS, host)
@@ -269,6 +280,49 @@ def test_cluster_first_run_then_noop():
     no_secret(first, second, host.calls)
 
 
+def test_cluster_role_change_takes_an_online_head_node_offline_and_back():
+    state = fixture("cluster_installed")
+    state["node"]["NodeState"] = "Online"
+    host = ClusterHost(state)
+    check = run_action(ClusterAction, CLUSTER_ARGS, host, check_mode=True, diff=True)
+    node_steps = [(c["step"], c["action"]) for c in check["changes"] if c["step"] in ("node_state", "node_role")]
+    assert node_steps == [("node_state", "offline"), ("node_role", "set"), ("node_state", "online")]
+    assert check["diff"]["after"]["node"]["offline_for_role_change"] is True
+    result = run_action(ClusterAction, CLUSTER_ARGS, host)
+    assert result.get("failed") is not True, result
+    # Set-HpcNode -Role got the documented roles only, while the node was offline.
+    assert host.role_changes == [["ComputeNode", "BrokerNode"]]
+    assert host.state["node"]["NodeState"] == "Online"
+    assert sorted(host.state["node"]["NodeRole"]) == ["BrokerNode", "ComputeNode", "HeadNode"]
+    again = run_action(ClusterAction, CLUSTER_ARGS, host)
+    assert again["changed"] is False, again["changes"]
+
+
+def test_cluster_waits_for_a_cluster_that_is_not_ready_yet():
+    host = ClusterHost(fixture("cluster_installed"), not_ready=5)
+    result = run_action(ClusterAction, CLUSTER_ARGS, host)
+    assert result.get("failed") is not True, result
+    probe = host.calls[0]["params"]
+    assert probe["retry"]["cluster_ready"] == {"retries": 30, "delay_seconds": 20, "increase_every": 0}
+    apply = host.calls[1]["params"]
+    assert apply["retry"]["network"]["retries"] == 20 and apply["scheduler"] == "EC2AMAZ-HN01"
+
+
+def test_cluster_not_ready_after_the_retries_fails_naming_the_head_node():
+    host = ClusterHost(fixture("cluster_installed"), not_ready=5)
+    args = dict(CLUSTER_ARGS, retries={"count": 2, "delay_seconds": 1})
+    result = run_action(ClusterAction, args, host)
+    assert result["failed"] is True
+    assert "EC2AMAZ-HN01" in result["msg"] and "after 3 attempt(s)" in result["msg"]
+    assert host.mutating_calls() == []
+
+
+def test_cluster_scheduler_option_travels_to_every_script():
+    host = ClusterHost(fixture("cluster_installed"))
+    run_action(ClusterAction, dict(CLUSTER_ARGS, scheduler="headnode.hpc.internal"), host)
+    assert [c["params"]["scheduler"] for c in host.calls] == ["headnode.hpc.internal"] * 2
+
+
 def test_cluster_unknown_interface_names_it():
     host = ClusterHost(fixture("cluster_installed"))
     args = dict(CLUSTER_ARGS, network={"topology": "Enterprise", "enterprise_interface": "Ethernet 9"})
@@ -301,6 +355,48 @@ def test_computenode_join_then_noop_then_scale_in():
     again = run_action(ComputeAction, dict(COMPUTE_ARGS, state="absent"), host)
     assert again["changed"] is False
     no_secret(first, second, gone, host.calls)
+
+
+def test_computenode_scale_in_counts_only_the_tasks_running_on_this_node():
+    state = fixture("computenode_fresh")
+    state.update(
+        service={"Name": "HpcNodeManager"},
+        node={"NetBiosName": "EC2AMAZ-CN07", "NodeState": "Online", "NodeHealth": "OK", "Template": "T"},
+    )
+    host = ComputeNodeHost(state)
+    host.jobs = [
+        {
+            "tasks": [
+                {"State": "Running", "AllocatedNodes": ["EC2AMAZ-CN07"]},
+                {"State": "Running", "AllocatedNodes": ["EC2AMAZ-CN070"]},
+            ]
+        },
+        {
+            "tasks": [
+                {"State": "Running", "AllocatedNodes": ["ec2amaz-cn07", "EC2AMAZ-CN08"]},
+                {"State": "Queued", "AllocatedNodes": []},
+            ]
+        },
+    ]
+    result = run_action(ComputeAction, dict(COMPUTE_ARGS, state="absent"), host, check_mode=True)
+    assert result.get("failed") is not True, result
+    assert result["changes"][0]["running_tasks"] == 2
+
+
+def test_computenode_online_in_another_template_is_refused_before_any_change():
+    state = fixture("computenode_fresh")
+    share = state["certificates"]["share"]
+    state.update(
+        certificates={"local": dict(share), "share": share, "share_error": None},
+        root={"InRoot": True},
+        service={"Name": "HpcNodeManager"},
+        node={"NetBiosName": "EC2AMAZ-CN07", "NodeState": "Online", "NodeHealth": "OK", "Template": "GPU Nodes"},
+    )
+    host = ComputeNodeHost(state)
+    result = run_action(ComputeAction, COMPUTE_ARGS, host)
+    assert result["failed"] is True
+    assert "not in node template 'Default ComputeNode Template'" in result["msg"]
+    assert host.mutating_calls() == []
 
 
 def test_computenode_3010_reboot_then_finishes():

@@ -207,3 +207,181 @@ def test_computer_account():
 
 def test_as_list_handles_convertto_json_shapes():
     assert hp.as_list(None) == [] and hp.as_list({"a": 1}) == [{"a": 1}] and hp.as_list([1]) == [1]
+
+
+# ------------------------------------------------------------------ head node roles (Set-HpcNode -Role)
+
+
+def head_probe(roles, state):
+    return {"computer_name": "HN01", "node": {"NetBiosName": "HN01", "NodeRole": roles, "NodeState": state}}
+
+
+def steps_of(plan):
+    return [(c["step"], c["action"]) for c in plan.changes]
+
+
+def test_role_change_on_an_online_head_node_goes_offline_and_back():
+    plan = hp.Plan()
+    hp.plan_node_roles(
+        plan, {"roles": ["BrokerNode"], "state": "online"}, head_probe(["HeadNode", "ComputeNode"], "Online")
+    )
+    assert steps_of(plan) == [("node_state", "offline"), ("node_role", "set"), ("node_state", "online")]
+    role = plan.steps("node_role")[0]
+    # Only values Set-HpcNode -Role documents: HeadNode is reported but never sent back.
+    assert role["roles"] == ["ComputeNode", "BrokerNode"]
+    assert plan.changes[0]["reason"] == "Set-HpcNode -Role needs the node offline"
+    assert plan.after["node"]["offline_for_role_change"] is True
+    assert any("goes offline" in w and "HN01" in w for w in plan.warnings)
+
+
+def test_role_change_on_an_offline_head_node_needs_no_extra_offline_step():
+    plan = hp.Plan()
+    hp.plan_node_roles(
+        plan, {"roles": ["BrokerNode"], "state": "online"}, head_probe(["HeadNode", "ComputeNode"], "Offline")
+    )
+    assert steps_of(plan) == [("node_role", "set"), ("node_state", "online")]
+    assert plan.after["node"]["offline_for_role_change"] is False
+    assert plan.warnings == []
+
+
+def test_role_change_that_should_end_offline_is_not_brought_online():
+    plan = hp.Plan()
+    hp.plan_node_roles(plan, {"roles": ["BrokerNode"], "state": "offline"}, head_probe(["HeadNode"], "Online"))
+    assert steps_of(plan) == [("node_state", "offline"), ("node_role", "set")]
+    assert plan.steps("node_role")[0]["roles"] == ["BrokerNode"]
+
+
+def test_role_change_without_a_wanted_state_restores_the_state_it_found():
+    plan = hp.Plan()
+    hp.plan_node_roles(plan, {"roles": ["BrokerNode"]}, head_probe("HeadNode, ComputeNode", "Online"))
+    assert steps_of(plan) == [("node_state", "offline"), ("node_role", "set"), ("node_state", "online")]
+    assert plan.steps("node_role")[0]["roles"] == ["ComputeNode", "BrokerNode"]
+
+
+def test_present_roles_never_take_the_node_offline():
+    plan = hp.Plan()
+    hp.plan_node_roles(
+        plan, {"roles": ["brokernode"], "state": "online"}, head_probe(["HeadNode", "BrokerNode"], "Offline")
+    )
+    assert steps_of(plan) == [("node_state", "online")]
+    plan = hp.Plan()
+    hp.plan_node_roles(
+        plan, {"roles": ["BrokerNode"], "state": "online"}, head_probe(["HeadNode", "BrokerNode"], "Online")
+    )
+    assert plan.changes == []
+
+
+@pytest.mark.parametrize("role", ["HeadNode", "None", "StorageNode"])
+def test_roles_set_hpcnode_does_not_accept_are_refused(role):
+    with pytest.raises(hp.HpcPlanError, match=rf"node.roles: {role} is not a role Set-HpcNode -Role accepts"):
+        hp.plan_node_roles(hp.Plan(), {"roles": [role]}, head_probe(["HeadNode"], "Online"))
+
+
+def test_undocumented_reported_roles_are_dropped_from_what_is_sent():
+    plan = hp.Plan()
+    hp.plan_node_roles(
+        plan, {"roles": ["WorkstationNode"]}, head_probe(["HeadNode", "SomethingNew", "ComputeNode"], "Offline")
+    )
+    assert plan.steps("node_role")[0]["roles"] == ["ComputeNode", "WorkstationNode"]
+
+
+# ------------------------------------------------------- setup flags and retries from Microsoft's scripts
+
+
+@pytest.mark.parametrize(
+    ("components", "flag"),
+    [
+        (["rras", "dhcp", "wds"], "rras,dhcp,wds"),
+        (["wds", "RRAS"], "rras,wds"),
+        (["dhcp", "dhcp"], "dhcp"),
+        ([], None),
+        (None, None),
+    ],
+)
+def test_setup_skip_component_in_setups_own_spelling(components, flag):
+    assert hp.setup_skip_component(components) == flag
+
+
+def test_setup_skip_component_refuses_unknown_components():
+    with pytest.raises(hp.HpcPlanError, match=r"install.skip_components: iis is not a component"):
+        hp.setup_skip_component(["rras", "iis"])
+
+
+def test_retry_defaults_are_microsofts():
+    settings = hp.retry_settings()
+    # MSFT_xHpcWaitForCluster: RetryCount 30, RetryIntervalSec 20.
+    assert settings["cluster_ready"] == {"retries": 30, "delay_seconds": 20, "increase_every": 0}
+    # MSFT_xHpcClusterInit: Set-HpcNetwork 20 and Set-HpcClusterProperty 30 retries, Ceiling(retry/10) * 10 s.
+    assert settings["network"] == {"retries": 20, "delay_seconds": 10, "increase_every": 10}
+    assert settings["cluster_property"] == {"retries": 30, "delay_seconds": 10, "increase_every": 10}
+    settings["network"]["retries"] = 0
+    assert hp.RETRY_DEFAULTS["network"]["retries"] == 20, "the defaults are copied, never changed"
+
+
+def test_retry_settings_override_every_call():
+    settings = hp.retry_settings({"count": 2, "delay_seconds": 1})
+    assert {v["retries"] for v in settings.values()} == {2}
+    assert {(v["delay_seconds"], v["increase_every"]) for v in settings.values()} == {(1, 0)}
+    assert hp.retry_settings({"count": 0})["network"]["delay_seconds"] == 10
+
+
+@pytest.mark.parametrize("retries", [{"count": -1}, {"delay_seconds": -5}])
+def test_retry_settings_refuse_negative_values(retries):
+    with pytest.raises(hp.HpcPlanError, match=r"retries\.\w+ must be 0 or more"):
+        hp.retry_settings(retries)
+
+
+# ----------------------------------------------------------------- compute node template (Get-HpcNode)
+
+COMPUTE_OPTIONS = {
+    "state": "present",
+    "headnode": "hn",
+    "share": "\\\\hn\\REMINST\\Certificates",
+    "certificate_files": [],
+    "public_certificate": "HpcHnPublicCert.cer",
+    "setup_path": "C:\\setup.exe",
+    "template": "Default ComputeNode Template",
+    "online": True,
+}
+
+
+def compute_probe(**node):
+    return {
+        "computer_name": "CN07",
+        "root": {"InRoot": True},
+        "service": {"Name": "HpcNodeManager"},
+        "node": dict({"NetBiosName": "CN07", "NodeState": "Offline", "NodeHealth": "OK"}, **node),
+    }
+
+
+@pytest.mark.parametrize(
+    ("node", "steps"),
+    [
+        # Unapproved right after registration: assign, then bring online.
+        ({"Unapproved": True, "Template": None}, ["node_template", "node_state"]),
+        # In the wanted template (Get-HpcNode -TemplateName matched) and online: nothing to do, every run.
+        ({"Template": "Default ComputeNode Template", "NodeState": "Online"}, []),
+        ({"Template": "default computenode template", "NodeState": "Offline"}, ["node_state"]),
+        # Offline and not in the template: Assign-HpcNodeTemplate accepts an offline node.
+        ({"Template": None, "NodeState": "Offline"}, ["node_template", "node_state"]),
+    ],
+)
+def test_computenode_template_step_reads_the_documented_filter(node, steps):
+    plan = hp.plan_computenode(COMPUTE_OPTIONS, compute_probe(**node))
+    assert [c["step"] for c in plan.changes] == steps
+
+
+def test_computenode_online_in_another_template_is_never_reassigned():
+    with pytest.raises(
+        hp.HpcPlanError, match=r"Compute node CN07 is Online and not in node template 'Default ComputeNode Template'"
+    ):
+        hp.plan_computenode(COMPUTE_OPTIONS, compute_probe(Template=None, NodeState="Online"))
+
+
+def test_computenode_scale_in_carries_the_running_tasks():
+    probe = compute_probe(NodeState="Online")
+    probe["running_tasks"] = 3
+    plan = hp.plan_computenode(
+        dict(COMPUTE_OPTIONS, state="absent", drain_timeout=60, force_after_timeout=False), probe
+    )
+    assert plan.changes[0]["running_tasks"] == 3 and plan.changes[0]["action"] == "drain_and_remove"
