@@ -12,8 +12,9 @@ import ntpath
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _hpcpack_specs as specs
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack import (
-    CONNECTION_STRING_SWITCHES,
     DEFAULT_CATALOGS,
+    connection_string_switches,
+    install_share_certificates,
     plan_headnode,
     setup_result,
     setup_skip_component,
@@ -27,7 +28,10 @@ class ActionModule(HpcWindowsAction):
     def converge(self, runner, args, check_mode):
         cert = args["certificate"]
         install = args["install"]
-        publish_dir = args.get("publish_certificate") or ""
+        version = args["hpcpack_version"]
+        # Unset: the install share of the version's install folder; an empty string skips publishing.
+        publish_dir = args.get("publish_certificate")
+        publish_dir = install_share_certificates(version) if publish_dir is None else publish_dir
         publish_path = ntpath.join(publish_dir, ntpath.basename(cert["pfx_path"])) if publish_dir else None
         probe = runner.run(
             "headnode_probe",
@@ -40,7 +44,12 @@ class ActionModule(HpcWindowsAction):
         )
         skip_component = setup_skip_component(install.get("skip_components"))
         plan = plan_headnode(dict(args, publish_certificate=publish_dir), probe)
-        outcome = {"plan": plan, "reboot_required": False, "installed": bool(probe.get("service"))}
+        outcome = {
+            "plan": plan,
+            "reboot_required": False,
+            "installed": bool(probe.get("service")),
+            "hpcpack_version": version,
+        }
         if not plan.changed or check_mode:
             return outcome
         catalogs = dict(DEFAULT_CATALOGS)
@@ -58,7 +67,8 @@ class ActionModule(HpcWindowsAction):
                     "connection_options": install.get("connection_options") or {},
                     "skip_component": skip_component,
                     "switches": [
-                        {"name": switch, "catalog": catalogs[key]} for switch, key in CONNECTION_STRING_SWITCHES
+                        {"name": switch, "catalog": catalogs[key]}
+                        for switch, key in connection_string_switches(version)
                     ],
                     "timeout": install["timeout"],
                 },

@@ -8,7 +8,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import ntpath
 import re
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _hpcpack_specs as specs
@@ -22,12 +21,19 @@ from ansible_collections.hpcops.aws_hpc.plugins.plugin_utils._hpc_action import 
 from ansible_collections.hpcops.aws_hpc.plugins.plugin_utils._winrun import load_sql
 
 GROWTH = re.compile(r"^[0-9]+(%|KB|MB|GB|TB)?$", re.IGNORECASE)
+# Every T-SQL the probe and the apply run, from plugins/plugin_utils/sql/: the collection's own scripts, sent
+# with each run (nothing is expected on the SQL Server image) and run with SqlClient parameters.
 SQL_FILES = (
     "probe_server",
     "list_databases",
-    "database_users",
+    "probe_hpc_login",
+    "probe_hpc_user",
+    "list_error_messages",
     "create_database",
     "set_login_mode",
+    "hpc_login",
+    "hpc_database_user",
+    "define_error_message",
     "set_sa_login",
     "ping",
 )
@@ -54,7 +60,8 @@ class ActionModule(HpcWindowsAction):
                     )
         service, agent = service_names(args["instance"])
         hpc = args.get("hpc_login")
-        scripts = [ntpath.join(hpc["scripts_path"], hpc[k]) for k in ("setup_script", "service_script")] if hpc else []
+        # The probe compares the login's password on the host (PWDCOMPARE): the password travels as a secret.
+        secrets = {"hpc_password": hpc["password"]} if hpc else None
         sql = dict((name, load_sql(name)) for name in SQL_FILES)
         files = []
         for db in args["databases"]:
@@ -70,10 +77,11 @@ class ActionModule(HpcWindowsAction):
                 "data_path": args["data_path"],
                 "databases": [db["name"] for db in args["databases"]],
                 "files": files,
-                "hpc_user": hpc["username"] if hpc else None,
-                "scripts": scripts,
+                "hpc_login": hpc["username"] if hpc else None,
+                "error_messages": bool(args.get("error_messages", True)),
                 "sql": sql,
             },
+            secrets=secrets,
         )
         plan = plan_sqlserver(args, probe)
         outcome = {
@@ -83,7 +91,8 @@ class ActionModule(HpcWindowsAction):
         }
         if not plan.changed or check_mode:
             return outcome
-        secrets = {"hpc_password": hpc["password"]} if plan.steps("hpc_user") else None
+        if not plan.steps("hpc_login"):
+            secrets = None
         applied = runner.run(
             "sqlserver_apply",
             {
@@ -91,7 +100,8 @@ class ActionModule(HpcWindowsAction):
                 "timeout": args["timeout"],
                 "changes": plan.changes,
                 "sql": sql,
-                "user_scripts": scripts,
+                "hpc_login": hpc["username"] if hpc else None,
+                "reset_password": bool(hpc) and hpc.get("update_password", "always") == "always",
             },
             secrets=secrets,
             mutating=True,

@@ -24,6 +24,23 @@ import ntpath
 
 HPC_DATABASES = ("HPCManagement", "HPCScheduler", "HPCReporting", "HPCDiagnostics", "HPCMonitoring")
 
+# HPC Pack versions the collection installs, by the major part of setup.exe's file version - the way Microsoft's
+# own head node script tells them apart (Azure/cyclecloud-hpcpack at f3e792ab906f4889d56bc6310925687f2ef0eca6,
+# specs/default/chef/site-cookbooks/hpcpack/files/InstallHPCHeadNode.ps1: FileVersionInfo.GetVersionInfo(setup),
+# "FileVersionRaw -lt '5.3'" is not supported, "FileMajorPart -eq 6" adds the HA databases). 5 is HPC Pack 2016
+# (Update 3 is 5.3.6435, Azure/hpcpack CHANGELOG.md), 6 is HPC Pack 2019 (6.0.7150, Azure/hpcpack-template
+# MSFT_xHpcHeadNodeInstall). The version is a variable, not only read from setup.exe: the SQL Server tier creates
+# the databases on another host before the head node's setup.exe can be read; the head node probe cross-checks it.
+HPCPACK_VERSIONS = ("2016", "2019")
+SETUP_MAJOR_VERSIONS = {5: "2016", 6: "2019"}
+
+# HPC Pack 2019 keeps two more databases: "if($hpcVersion.FileMajorPart -eq 6)" Microsoft's script adds
+# -HAStorageDbConStr/-HAWitnessDbConStr (InstallHPCHeadNode.ps1 above; Azure/hpcpack-template at dea762e0,
+# MSFT_xHpcHeadNodeInstall.psm1), and Microsoft's SQL Server configuration creates HPCHAStorage and HPCHAWitness
+# next to the five (Azure/hpcpack-template, SharedResources/Src/ConfigSQLServer/ConfigSQLServer.ps1; the
+# Databases default of ConfigDBPermissions.ps1 lists all seven).
+HA_DATABASES = ("HPCHAStorage", "HPCHAWitness")
+
 # Sizes and growth of seed 000's CreateHpcDatabase.sql, used for every HPC database.
 DEFAULT_DATABASE_SIZES = {
     "data_size_mb": 1024,
@@ -39,19 +56,69 @@ CONNECTION_STRING_SWITCHES = (
     ("RPTDBCONSTR", "reporting"),
     ("DIAGDBCONSTR", "diagnostics"),
     ("MONDBCONSTR", "monitoring"),
+    # HPC Pack 2019 only (setup major version 6), spelled as Microsoft's scripts pass them (HA_DATABASES above).
+    ("HAStorageDbConStr", "ha_storage"),
+    ("HAWitnessDbConStr", "ha_witness"),
 )
+HA_CONNECTION_STRING_SWITCHES = ("HAStorageDbConStr", "HAWitnessDbConStr")
 DEFAULT_CATALOGS = {
     "management": "HPCManagement",
     "scheduler": "HPCScheduler",
     "reporting": "HPCReporting",
     "diagnostics": "HPCDiagnostics",
     "monitoring": "HPCMonitoring",
+    "ha_storage": "HPCHAStorage",
+    "ha_witness": "HPCHAWitness",
 }
+
+# Where head node setup puts the install share (\\<headnode>\REMINST) that compute nodes read the certificates
+# from: "C:\Program Files\Microsoft HPC Pack 2016\Data\InstallShare\Certificates\" (the reference deployment's
+# write-up, arjanvanbekkum/HPC) and "C:\Program Files\Microsoft HPC Pack 2019\Data\InstallShare\Certificates"
+# (Microsoft Tech Community, "The Complete Guide to Renewing an Expired Certificate in Microsoft HPC Pack 2019",
+# step 4).
+INSTALL_SHARE_CERTIFICATES = "C:\\Program Files\\Microsoft HPC Pack %s\\Data\\InstallShare\\Certificates"
 
 SETUP_SUCCESS = 0
 SETUP_REBOOT_REQUIRED = 3010
 
 LOGIN_MODES = {"windows": 1, "mixed": 2}
+
+# HPC Pack's own error messages, which its stored procedures raise and which only a sysadmin (or serveradmin) may
+# add with sp_addmessage (learn.microsoft.com sql/relational-databases/system-stored-procedures/
+# sp-addmessage-transact-sql): the (msgnum, severity, text) of DefineErrorMessages.sql as the reference deployment
+# runs it in its SQL Server step (arjanvanbekkum/HPC at c5895f5d895683773d16a143eb996d5e9552efaa,
+# DefineErrorMessages.sql, run by setuphpcdatabase.ps1), in us_english, numbers as written there (60001-60017,
+# 600018, 600019, 60020, 600021-600023).
+HPC_ERROR_MESSAGES = (
+    (60001, 16, "Another change is in progress"),
+    (60002, 16, "An instance in the change has been modified by another change."),
+    (60003, 16, "Unsupported instance state transition"),
+    (60004, 16, "Cannot change root status"),
+    (60005, 16, "Cannot update instance value unless change is editable or discovering."),
+    (60006, 16, "An instance member cannot be updated unless the change is editable or discovering."),
+    (60007, 16, "The state of one or more instances in the change is not consistent with the state of the change."),
+    (60008, 16, "Unsupported change state transition."),
+    (60009, 16, "Null value passed to a parameter that cannot be null."),
+    (60010, 16, "The change has been updated by another user."),
+    (60011, 16, "Access to the change is denied"),
+    (60012, 16, "You do not have permission to update setting values for the instance %s in the change."),
+    (60013, 16, "Only an administrator or the owner can change the owner the instance %s."),
+    (60014, 16, "Only an administrator can create a root instance"),
+    (60015, 16, "You do not have permission to update reference members on an instance %s in the change."),
+    (60016, 16, "You do not have permission to update the permissions for an instance %s in the change."),
+    (60017, 16, "The specified user is not registered with the store."),
+    (600018, 16, "Instance permissions cannot be updated unless the change is editable or discovering."),
+    (600019, 16, "The specified user does not exist in the store."),
+    (
+        60020,
+        16,
+        "Another change has locked the instances this change is trying to update. Wait "
+        "until the existing change has completed or been cancelled before retrying the action.",
+    ),
+    (600021, 16, "The change cannot be reverted because the previous instance state has been archived."),
+    (600022, 16, "The change updates instances that are not in the list of instances referenced by the change."),
+    (600023, 16, "The change cannot be committed unless all actions have been committed."),
+)
 
 # Values Set-HpcNode -Role accepts: "None, ComputeNode, BrokerNode, WorkstationNode" (MicrosoftDocs/
 # windows-powershell-docs, docset/winserver2012r2-ps/hpc/Set-HpcNode.md). None means no role at all, so a
@@ -142,10 +209,17 @@ def database_files(data_path, name):
     return ntpath.join(data_path, name + ".mdf"), ntpath.join(data_path, name + ".ldf")
 
 
-def normalise_databases(databases):
-    """Options -> list of database specs with the seed's sizes filled in."""
+def hpc_databases(version="2016"):
+    """The databases HPC Pack ``version`` connects to: the five, plus HPCHAStorage and HPCHAWitness for 2019."""
+    if str(version) not in HPCPACK_VERSIONS:
+        raise HpcPlanError("HPC Pack version %s is not supported (%s)" % (version, ", ".join(HPCPACK_VERSIONS)))
+    return HPC_DATABASES + (HA_DATABASES if str(version) == "2019" else ())
+
+
+def normalise_databases(databases, version="2016"):
+    """Options -> list of database specs with the seed's sizes filled in (empty: the version's HPC databases)."""
     if not databases:
-        databases = [{"name": n} for n in HPC_DATABASES]
+        databases = [{"name": n} for n in hpc_databases(version)]
     result = []
     seen = set()
     for db in databases:
@@ -349,28 +423,129 @@ def plan_login_mode(plan, login_mode, state, restart):
         )
 
 
-def plan_hpc_users(plan, hpc_login, databases, state):
-    """HPC Pack's AddDbUserForHpcSetupUser.sql / AddDbUserForHpcService.sql, only where the user is missing."""
+def plan_hpc_login(plan, hpc_login, state):
+    """The SQL login HPC Pack connects with ("Integrated Security=False;User ID=...;Password=...").
+
+    What the reference deployment's AddDbUserForHpc*.sql do at server level - CREATE LOGIN ... WITH PASSWORD,
+    CHECK_EXPIRATION = OFF when it does not exist - plus, on later runs, the password of O(hpc_login.password)
+    (with update_password=always, compared with PWDCOMPARE on the host) and an enabled login. A Windows login of
+    that name cannot be used: the head node connects with a user name and password.
+    """
     if not hpc_login:
         return
-    user = hpc_login["username"]
-    users = {str(k).lower(): [str(u).lower() for u in as_list(v)] for k, v in (state.get("users") or {}).items()}
-    missing = [db["name"] for db in databases if user.lower() not in users.get(db["name"].lower(), [])]
-    plan.before["hpc_users"] = {db["name"]: user.lower() in users.get(db["name"].lower(), []) for db in databases}
-    plan.after["hpc_users"] = {db["name"]: True for db in databases}
-    if not missing:
+    name = hpc_login["username"]
+    login = state.get("hpc_login") or None
+    if isinstance(login, list):
+        login = login[0] if login else None
+    exists = bool(login)
+    password_current = None if not exists else bool(login.get("password_matches"))
+    enabled = None if not exists else not bool(login.get("is_disabled"))
+    plan.before["hpc_login"] = {
+        "name": name,
+        "exists": exists,
+        "password_current": password_current,
+        "enabled": enabled,
+    }
+    plan.after["hpc_login"] = {"name": name, "exists": True, "password_current": True, "enabled": True}
+    if not exists:
+        plan.add("hpc_login", name, "create")
         return
-    scripts = state.get("scripts") or {}
-    for key in ("setup_script", "service_script"):
-        path = ntpath.join(hpc_login["scripts_path"], hpc_login[key])
-        if not scripts.get(path.lower(), scripts.get(path, False)):
-            raise HpcPlanError(
-                "Failed to add the HPC database user %s: HPC Pack script %s not found on the SQL Server host "
-                "(copy the HPC Pack Setup folder there, as the image bake does, or set hpc_login.scripts_path)"
-                % (user, path)
+    kind = _enum(login.get("type_desc"))
+    if kind.upper() != "SQL_LOGIN":
+        raise HpcPlanError(
+            "hpc_login.username %s is a %s on the SQL Server, not a SQL login: HPC Pack's connection strings log in "
+            "with a user name and password (Integrated Security=False), so choose a name that is free or a SQL "
+            "login" % (name, kind or "login of another type")
+        )
+    fixes = []
+    if not password_current:
+        if hpc_login.get("update_password", "always") == "always":
+            fixes.append("password")
+        else:
+            plan.after["hpc_login"]["password_current"] = False
+            plan.warnings.append(
+                "The SQL login %s has another password than hpc_login.password; it is left as it is "
+                "(update_password=on_create), and the head node's connection strings fail until they agree" % name
             )
-    for name in missing:
-        plan.add("hpc_user", name, "add", user=user)
+    if not enabled:
+        fixes.append("enable")
+    if fixes:
+        plan.add("hpc_login", name, "update", fixes=fixes)
+
+
+def _user_state(rows):
+    """absent | orphaned (named like the login, another sid) | user (mapped, not db_owner) | db_owner."""
+    rows = as_list(rows)
+    mapped = [r for r in rows if int(r.get("mapped") or 0) == 1]
+    if mapped:
+        return "db_owner" if any(int(r.get("db_owner") or 0) == 1 for r in mapped) else "user"
+    return "orphaned" if rows else "absent"
+
+
+USER_ACTIONS = {"absent": "create_user", "orphaned": "map_orphaned_user", "user": "grant_db_owner"}
+
+
+def plan_hpc_users(plan, hpc_login, databases, state):
+    """A db_owner user of the login in every HPC database, only where it is missing.
+
+    The reference deployment runs AddDbUserForHpcSetupUser.sql and AddDbUserForHpcService.sql per database
+    (create user, ALTER USER ... WITH LOGIN, the db_datareader/db_datawriter/db_ddladmin/db_owner roles and
+    GRANT ALTER/EXECUTE/VIEW DEFINITION, all contained in db_owner); the collection's hpc_database_user.sql does
+    the same idempotently. A database that is not online yet (created or attached by this run) is decided on
+    the host, by the same script: an attached database may bring an orphaned user, which is mapped, not created.
+    """
+    if not hpc_login:
+        return
+    name = hpc_login["username"]
+    users = {str(k).lower(): v for k, v in (state.get("users") or {}).items()}
+    online = {
+        str(r.get("name", "")).lower()
+        for r in as_list(state.get("databases"))
+        if _enum(r.get("state_desc")) == "ONLINE"
+    }
+    before = {}
+    for db in databases:
+        key = db["name"].lower()
+        if key not in online:
+            before[db["name"]] = "absent"
+            plan.add("hpc_user", db["name"], "create_or_map", user=name, decide="host")
+            continue
+        current = _user_state(users.get(key))
+        before[db["name"]] = current
+        if current != "db_owner":
+            plan.add("hpc_user", db["name"], USER_ACTIONS[current], user=name, decide="controller")
+    plan.before["hpc_users"] = before
+    plan.after["hpc_users"] = {db["name"]: "db_owner" for db in databases}
+
+
+def plan_error_messages(plan, wanted, state):
+    """HPC Pack's DefineErrorMessages.sql, in the SQL Server step where the module runs as sysadmin.
+
+    sp_addmessage needs sysadmin or serveradmin; the login HPC Pack setup connects with is db_owner only. Only
+    messages that are missing or differ (severity or text) are sent; the reference script drops and adds every
+    message on every run.
+    """
+    if not wanted:
+        return
+    present = {}
+    for row in as_list(state.get("error_messages")):
+        present[int(row.get("message_id"))] = (int(row.get("severity") or 0), str(row.get("text") or ""))
+    missing = [m for m in HPC_ERROR_MESSAGES if m[0] not in present]
+    different = [m for m in HPC_ERROR_MESSAGES if m[0] in present and present[m[0]] != (m[1], m[2])]
+    plan.before["error_messages"] = {
+        "defined": len(HPC_ERROR_MESSAGES) - len(missing) - len(different),
+        "missing": [m[0] for m in missing],
+        "different": [m[0] for m in different],
+    }
+    plan.after["error_messages"] = {"defined": len(HPC_ERROR_MESSAGES), "missing": [], "different": []}
+    todo = sorted(missing + different)
+    if todo:
+        plan.add(
+            "error_messages",
+            "HPC Pack error messages",
+            "define",
+            messages=[{"msgnum": n, "severity": s, "text": text} for n, s, text in todo],
+        )
 
 
 def plan_sa(plan, sa_disabled, state):
@@ -397,7 +572,9 @@ def plan_sqlserver(options, probe):
     data_path_ready = not plan.steps("volume") and not plan.steps("folder")
     plan_login_mode(plan, options.get("login_mode"), sql, options.get("restart_service", True))
     plan_databases(plan, databases, options["data_path"], sql, data_path_ready)
+    plan_hpc_login(plan, options.get("hpc_login"), sql)
     plan_hpc_users(plan, options.get("hpc_login"), databases, sql)
+    plan_error_messages(plan, options.get("error_messages", True), sql)
     plan_sa(plan, options.get("sa_disabled"), sql)
     return plan
 
@@ -502,19 +679,135 @@ def retry_settings(retries=None):
     return settings
 
 
+def connection_string_switches(version="2016"):
+    """(setup flag, catalog key) of every connection string head node setup of ``version`` is given."""
+    hpc_databases(version)
+    return [
+        (switch, key)
+        for switch, key in CONNECTION_STRING_SWITCHES
+        if str(version) == "2019" or switch not in HA_CONNECTION_STRING_SWITCHES
+    ]
+
+
+def install_share_certificates(version="2016"):
+    """The install share's Certificates folder on the head node of HPC Pack ``version``."""
+    hpc_databases(version)
+    return INSTALL_SHARE_CERTIFICATES % version
+
+
+def check_setup_version(setup_path, version, setup_version):
+    """Refuse a setup.exe of another HPC Pack version than ``version`` (FileMajorPart as the probe read it)."""
+    if not setup_version or setup_version.get("FileMajorPart") is None:
+        return
+    major = int(setup_version["FileMajorPart"])
+    found = SETUP_MAJOR_VERSIONS.get(major)
+    file_version = setup_version.get("FileVersion") or major
+    if found is None:
+        raise HpcPlanError(
+            "HPC Pack setup %s has file version %s, which is not HPC Pack %s (file version %s)"
+            % (
+                setup_path,
+                file_version,
+                " or ".join(HPCPACK_VERSIONS),
+                " or ".join("%d.x" % m for m in sorted(SETUP_MAJOR_VERSIONS)),
+            )
+        )
+    if found != str(version):
+        raise HpcPlanError(
+            "HPC Pack setup %s is HPC Pack %s (file version %s) but hpcpack_version is %s (the headnode role's "
+            "headnode_hpcpack_version, from hpc_pack_version): set it to %s so that the SQL Server role creates "
+            "that version's databases and setup gets their connection strings"
+            % (setup_path, found, file_version, version, found)
+        )
+
+
+# Account domains of well-known local identities: never a domain user (Windows' built-in security principals).
+_LOCAL_AUTHORITIES = ("nt authority", "builtin", "nt service", "iis apppool", "window manager", "font driver host")
+
+
+def account_kind(identity):
+    """``domain``, ``local``, ``system`` or None (unknown) for the identity a probe ran as.
+
+    ``identity`` is what the probes report from ``[Security.Principal.WindowsIdentity]::GetCurrent()``: Name
+    (``DOMAIN\\user``), IsSystem, and the host's ComputerName; an account whose domain part is the computer name is
+    a local account.
+    """
+    if not identity or not identity.get("Name"):
+        return None
+    if identity.get("IsSystem"):
+        return "system"
+    domain = str(identity["Name"]).split("\\", 1)[0].lower() if "\\" in str(identity["Name"]) else ""
+    if not domain or domain == str(identity.get("ComputerName") or "").lower() or domain in _LOCAL_AUTHORITIES:
+        return "local"
+    return "domain"
+
+
+def same_account(name, other):
+    """DOMAIN\\user and user@dns.domain name the same account when the user parts match (and the NetBIOS domains, when
+    both are written that way)."""
+
+    def parts(value):
+        value = str(value or "").strip().lower()
+        if "\\" in value:
+            domain, user = value.split("\\", 1)
+            return user, domain
+        if "@" in value:
+            return value.split("@", 1)[0], None
+        return value, None
+
+    user_a, domain_a = parts(name)
+    user_b, domain_b = parts(other)
+    return user_a == user_b and (domain_a is None or domain_b is None or domain_a == domain_b)
+
+
+def require_domain_admin(identity, what, variable):
+    """Fail unless the task runs as a domain account that is an (elevated) local administrator."""
+    kind = account_kind(identity)
+    if kind is None:
+        return
+    admin = bool(identity.get("IsAdministrator"))
+    if kind == "domain" and admin:
+        return
+    why = {
+        "system": "the local SYSTEM account",
+        "local": "a local account",
+        "domain": "a domain account without local administrator rights",
+    }[kind]
+    raise HpcPlanError(
+        "%s must run as a domain account that is a local administrator, not as %s (%s): run the task with "
+        "become: true, become_method: ansible.builtin.runas and become_user set to the domain service account "
+        "(DOMAIN\\name), "
+        "which is the role variable %s" % (what, identity.get("Name"), why, variable)
+    )
+
+
 def plan_headnode(options, probe):
     plan = Plan()
     cert = options.get("certificate")
     if cert:
         plan_certificate(plan, cert, probe.get("certificate") or {})
     install = options["install"]
+    version = options.get("hpcpack_version") or "2016"
+    if probe.get("setup_exists"):
+        check_setup_version(install["setup_path"], version, probe.get("setup_version"))
     installed = bool((probe.get("service") or {}).get("Name"))
     plan.before["installed"] = installed
     plan.after["installed"] = True
     if not installed:
         if not probe.get("setup_exists"):
             raise HpcPlanError("HPC Pack head node setup not found at %s" % install["setup_path"])
-        plan.add("install", install["cluster_name"], "install_headnode", setup_path=install["setup_path"])
+        # Microsoft runs head node setup as the setup user, a domain user added to the local Administrators
+        # (Azure/hpcpack-template, InstallPrimaryHeadNode.ps1: Group AddADUserToLocalAdminGroup, then
+        # xHpcHeadNodeInstall with PsDscRunAsCredential = $SetupUserCredential; Azure/cyclecloud-hpcpack
+        # recipes/hn.rb runs InstallHPCHeadNode.ps1 as the domain admin, elevated).
+        require_domain_admin(probe.get("identity"), "HPC Pack head node setup", "headnode_service_account")
+        plan.add(
+            "install",
+            install["cluster_name"],
+            "install_headnode",
+            setup_path=install["setup_path"],
+            hpcpack_version=version,
+        )
     publish = options.get("publish_certificate")
     if publish and cert:
         target = ntpath.join(publish, ntpath.basename(cert["pfx_path"]))
@@ -575,7 +868,10 @@ def plan_cluster(options, probe):  # noqa: PLR0912 - one branch per seed step re
         current = (probe.get(key) or {}).get("UserName")
         plan.before[key] = current
         plan.after[key] = cred["username"]
-        if str(current or "").lower() != cred["username"].lower() or cred.get("update_password") == "always":
+        changed = str(current or "").lower() != cred["username"].lower() or cred.get("update_password") == "always"
+        if key == "job_credential":
+            changed = plan_job_credential_owner(plan, cred, probe, changed)
+        if changed:
             plan.add(step, cred["username"], "set")
     members = options.get("members") or []
     if members:
@@ -593,6 +889,33 @@ def plan_cluster(options, probe):  # noqa: PLR0912 - one branch per seed step re
     if node:
         plan_node_roles(plan, node, probe)
     return plan
+
+
+def plan_job_credential_owner(plan, cred, probe, changed):
+    """Whose credential cache holds the job credential: True when it has to be set (again).
+
+    "The cmdlet stores these credentials in the credential cache of the user who ran the cmdlet"
+    (MicrosoftDocs/windows-powershell-docs, docset/winserver2012r2-ps/hpc/Set-HpcJobCredential.md), so it is set
+    by the account whose jobs it is for - the service account, as the reference deployment runs it - and set again
+    when another account ran it before (the probe reports who did, CachedBy). Run as another account, the task
+    fails only when the credential has to be set.
+    """
+    identity = probe.get("identity")
+    kind = account_kind(identity)
+    if kind is None:
+        return changed
+    cached_by = (probe.get("job_credential") or {}).get("CachedBy")
+    plan.before["job_credential_cached_by"] = cached_by
+    changed = changed or not cached_by or not same_account(cached_by, cred["username"])
+    if changed and (kind != "domain" or not same_account(identity.get("Name"), cred["username"])):
+        raise HpcPlanError(
+            "job_credential %s: Set-HpcJobCredential stores the credential in the cache of the user who runs it, and "
+            "this task runs as %s; run it as %s with become: true, become_method: ansible.builtin.runas and "
+            "become_user %s (the headnode role's variable headnode_service_account)"
+            % (cred["username"], identity.get("Name"), cred["username"], cred["username"])
+        )
+    plan.after["job_credential_cached_by"] = identity.get("Name") if changed else cached_by
+    return changed
 
 
 def _role_names(value):

@@ -14,6 +14,18 @@ __metaclass__ = type
 
 import copy
 
+# The HPC Pack versions the Windows tier installs (2016: setup 5.x, 2019: setup 6.x); plugins/module_utils/_hpcpack.py
+# has the same tuple with its sources, and tests/unit/plugins/module_utils/test_hpcpack.py holds them equal (this
+# module stays free of imports so that the module stubs load it alone).
+HPCPACK_VERSIONS = ("2016", "2019")
+
+# Where the HPC Pack image carries setup.exe: packer/scripts/windows/install-hpcpack.ps1 unpacks the installer
+# archive to C:\HPCPack\Setup, and setup.exe is at the archive's root (Microsoft's MSFT_xHpcHeadNodeInstall,
+# Azure/hpcpack-template SharedResources/Src/InstallPrimaryHeadNode/xHpcPack/DSCResources, extracts the setup
+# package and runs "$tgtdir\setup.exe"). No version in the path: the same place for HPC Pack 2016 and 2019.
+# tests/unit/test_image_layout.py holds the bake, the roles and these defaults to the same path.
+SETUP_PATH = "C:\\HPCPack\\Setup\\setup.exe"
+
 _CREDENTIAL = dict(
     username=dict(type="str", required=True),
     password=dict(type="str", required=True, no_log=True),
@@ -55,11 +67,10 @@ SQLSERVER = dict(
             options=dict(
                 username=dict(type="str", required=True),
                 password=dict(type="str", required=True, no_log=True),
-                scripts_path=dict(type="str", default="C:\\ProgramData\\installdata\\SQL"),
-                setup_script=dict(type="str", default="AddDbUserForHpcSetupUser.sql"),
-                service_script=dict(type="str", default="AddDbUserForHpcService.sql"),
+                update_password=dict(type="str", choices=["always", "on_create"], default="always"),
             ),
         ),
+        error_messages=dict(type="bool", default=True),
         sa_disabled=dict(type="bool", default=True),
         timeout=dict(type="int", default=600),
     ),
@@ -86,7 +97,7 @@ HEADNODE = dict(
             type="dict",
             required=True,
             options=dict(
-                setup_path=dict(type="str", default="C:\\ProgramData\\installdata\\HPC\\2016\\setup.exe"),
+                setup_path=dict(type="str", default=SETUP_PATH),
                 cluster_name=dict(type="str", required=True),
                 sql_server=dict(type="str", required=True),
                 sql_username=dict(type="str", required=True),
@@ -99,6 +110,8 @@ HEADNODE = dict(
                         reporting=dict(type="str", default="HPCReporting"),
                         diagnostics=dict(type="str", default="HPCDiagnostics"),
                         monitoring=dict(type="str", default="HPCMonitoring"),
+                        ha_storage=dict(type="str", default="HPCHAStorage"),
+                        ha_witness=dict(type="str", default="HPCHAWitness"),
                     ),
                 ),
                 connection_options=dict(type="dict", default={}),
@@ -108,9 +121,9 @@ HEADNODE = dict(
                 timeout=dict(type="int", default=7200),
             ),
         ),
-        publish_certificate=dict(
-            type="str", default="C:\\Program Files\\Microsoft HPC Pack 2016\\Data\\InstallShare\\Certificates"
-        ),
+        # None: the install share of hpcpack_version (_hpcpack.install_share_certificates); "" skips publishing.
+        publish_certificate=dict(type="str"),
+        hpcpack_version=dict(type="str", choices=list(HPCPACK_VERSIONS), default="2016"),
     ),
 )
 
@@ -166,7 +179,7 @@ COMPUTENODE = dict(
         public_certificate=dict(type="str", default="HpcHnPublicCert.cer"),
         pfx_file=dict(type="str", default="HPCCertificate.pfx"),
         pfx_password=dict(type="str", no_log=True),
-        setup_path=dict(type="str", default="C:\\ProgramData\\installdata\\HPC\\2016\\setup.exe"),
+        setup_path=dict(type="str", default=SETUP_PATH),
         template=dict(type="str", default="Default ComputeNode Template"),
         online=dict(type="bool", default=True),
         register_timeout=dict(type="int", default=900),

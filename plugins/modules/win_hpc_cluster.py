@@ -19,9 +19,15 @@ description:
   - Every HPC cmdlet gets C(-Scheduler) (O(scheduler)); the probe's first cluster read and C(Set-HpcNetwork) and
     C(Set-HpcClusterProperty) are retried while the cluster is not ready yet (O(retries)).
   - The job credential cannot be read back from HPC Pack's credential cache; the module records the user name it set
-    under
-    C(HKLM:\SOFTWARE\hpcops\aws_hpc) and sets the credential again when the name differs or
+    and the account that set it under
+    C(HKLM:\SOFTWARE\hpcops\aws_hpc) and sets the credential again when the name differs, another account set it, or
     O(job_credential.update_password=always).
+  - C(Set-HpcJobCredential) "stores these credentials in the credential cache of the user who ran the cmdlet"
+    (U(https://learn.microsoft.com/powershell/module/hpc/set-hpcjobcredential?view=windowsserver2012r2-ps)), so the
+    task must run as the account of O(job_credential.username) when the credential has to be set - with
+    C(become=true), C(become_method=ansible.builtin.runas) and C(become_user) set to that domain account, as the
+    headnode role does with its C(headnode_service_account). Run as another account (the local C(ansible_user), for
+    example), the module fails before any change, naming both accounts.
 author: hpcops developers (@hpcops)
 options:
   network:
@@ -143,12 +149,12 @@ attributes:
 """
 
 EXAMPLES = r"""
-- name: Configure the head node
+- name: Configure the head node as the domain service account (its credential cache gets the job credential)
   hpcops.aws_hpc.win_hpc_cluster:
     network:
       topology: Enterprise
     job_credential:
-      username: "{{ lookup('amazon.aws.ssm_parameter', '/service-account/username') }}"
+      username: HPC\hpcservice
       password: "{{ lookup('amazon.aws.ssm_parameter', '/service-account/password') }}"
     members:
       - name: HPC\HPC Admins
@@ -156,6 +162,11 @@ EXAMPLES = r"""
     node:
       roles: [BrokerNode]
       state: online
+  become: true
+  become_method: ansible.builtin.runas
+  become_user: HPC\hpcservice
+  vars:
+    ansible_become_password: "{{ lookup('amazon.aws.ssm_parameter', '/service-account/password') }}"
   no_log: true
 """
 

@@ -19,8 +19,15 @@ description:
     up to
     O(drain_timeout); then it is forced offline (O(force_after_timeout)) and removed from the cluster.
   - The share and the scheduler are on the head node - a double hop. Run the task with C(become_method=runas) (the
-    computenode role uses C(become_flags=logon_type=new_credentials logon_flags=netcredentials_only) with the service
-    account from SSM) or over Kerberos with delegation; no credential is ever stored on the host.
+    computenode role uses C(become_flags=logon_type=new_credentials logon_flags=netcredentials_only) with the domain
+    service account, C(computenode_service_account)) or over Kerberos with delegation; no credential is ever stored on
+    the host. The become user must name its domain (C(DOMAIN\user) or C(user@domain)) - runas looks a bare name up in
+    the local account database.
+  - HPC Pack 2016 and 2019 compute nodes are installed the same way - Microsoft's scripts pass the same
+    C(-unattend -ComputeNode:<headnode>) command line to both (C(InstallHPCComputeNode.ps1) in
+    U(https://github.com/Azure/cyclecloud-hpcpack), C(MSFT_xHpcNodeInstall) in
+    U(https://github.com/Azure/hpcpack-template) and U(https://github.com/Azure/hpcpack-template-2016)) and both read
+    the certificates from the head node's C(REMINST) share, so the module has no version option.
   - Runs on the controller (action plugin) - one read-only PowerShell probe, one apply only when something changes.
 author: hpcops developers (@hpcops)
 options:
@@ -53,9 +60,12 @@ options:
                  O(state=present).
     type: str
   setup_path:
-    description: Path of HPC Pack's C(setup.exe) on the host.
+    description:
+      - Path of HPC Pack's C(setup.exe) on the host.
+      - The default is where the HPC Pack image bake (C(packer/scripts/windows/install-hpcpack.ps1)) unpacks the
+        installer; C(setup.exe) is at the root of HPC Pack's setup package.
     type: str
-    default: C:\ProgramData\installdata\HPC\2016\setup.exe
+    default: C:\HPCPack\Setup\setup.exe
   template:
     description:
       - Node template assigned to the node while it is Unapproved or offline and not in this template

@@ -13,7 +13,14 @@ description:
     PFX protected by a password
     from SSM (self-signed like HPC Pack's C(CreateCertificate.ps1), or CA-issued), HPC Pack head node unattended
     setup with
-    the five database connection strings, and the PFX published to the install share for the compute nodes.
+    the database connection strings of O(hpcpack_version), and the PFX published to the install share for the compute
+    nodes.
+  - Setup runs as the account the task runs as. Microsoft installs the head node as a domain user that is a local
+    administrator (C(PsDscRunAsCredential) of its C(InstallPrimaryHeadNode) configuration in
+    U(https://github.com/Azure/hpcpack-template)); when setup has to run and the probe finds another account (the local
+    C(ansible_user), SYSTEM, or a domain user without administrator rights), the module fails before any change and
+    asks for the task keywords C(become=true), C(become_method=ansible.builtin.runas) and C(become_user) set to the
+    domain service account (the headnode role passes its C(headnode_service_account)).
   - Setup is skipped when the C(HpcScheduler) service exists. Exit code 0 is success; 3010 is success with
     RV(reboot_required) - the headnode role then reboots with M(ansible.windows.win_reboot); any other code fails
     with the
@@ -71,9 +78,12 @@ options:
     required: true
     suboptions:
       setup_path:
-        description: Path of HPC Pack's C(setup.exe) on the host (baked into the image).
+        description:
+          - Path of HPC Pack's C(setup.exe) on the host.
+          - The default is where the HPC Pack image bake (C(packer/scripts/windows/install-hpcpack.ps1)) unpacks the
+            installer; C(setup.exe) is at the root of HPC Pack's setup package.
         type: str
-        default: C:\ProgramData\installdata\HPC\2016\setup.exe
+        default: C:\HPCPack\Setup\setup.exe
       cluster_name:
         description: Cluster name (C(-ClusterName)), the head node's DNS name in the reference deployment.
         type: str
@@ -114,6 +124,14 @@ options:
             description: C(-MONDBCONSTR) database.
             type: str
             default: HPCMonitoring
+          ha_storage:
+            description: C(-HAStorageDbConStr) database, passed for O(hpcpack_version=2019) only.
+            type: str
+            default: HPCHAStorage
+          ha_witness:
+            description: C(-HAWitnessDbConStr) database, passed for O(hpcpack_version=2019) only.
+            type: str
+            default: HPCHAWitness
       connection_options:
         description: Extra connection string keywords (for example V(Encrypt) set to V(true)), added with
                      SqlConnectionStringBuilder on the host.
@@ -135,9 +153,22 @@ options:
         type: int
         default: 7200
   publish_certificate:
-    description: Folder of the install share (C(\\<headnode>\REMINST\Certificates)) the PFX is copied to; empty to skip.
+    description:
+      - Folder of the install share (C(\\<headnode>\REMINST\Certificates)) the PFX is copied to; V("") to skip.
+      - Default C(C:\Program Files\Microsoft HPC Pack <hpcpack_version>\Data\InstallShare\Certificates), where setup
+        of that version puts the install share.
     type: str
-    default: C:\Program Files\Microsoft HPC Pack 2016\Data\InstallShare\Certificates
+  hpcpack_version:
+    description:
+      - HPC Pack version of O(install.setup_path). V(2019) (setup file version 6.x) adds the C(HPCHAStorage) and
+        C(HPCHAWitness) connection strings (C(-HAStorageDbConStr), C(-HAWitnessDbConStr)), as Microsoft's own head
+        node script does for setup major version 6; V(2016) (5.x) passes the five.
+      - A variable rather than only read from C(setup.exe), because the SQL Server tier creates the databases before
+        the head node exists; the probe reads C(setup.exe)'s file version and fails naming both versions when they
+        differ.
+    type: str
+    choices: ['2016', '2019']
+    default: '2016'
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
@@ -164,8 +195,9 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Install the HPC Pack head node
+- name: Install the HPC Pack 2019 head node as the domain service account
   hpcops.aws_hpc.win_hpc_headnode:
+    hpcpack_version: '2019'
     certificate:
       password: "{{ lookup('amazon.aws.ssm_parameter', '/certificate/hpc/password') }}"
     install:
@@ -173,6 +205,11 @@ EXAMPLES = r"""
       sql_server: mssql.hpc.internal
       sql_username: "{{ lookup('amazon.aws.ssm_parameter', '/sql-server/service-account/username') }}"
       sql_password: "{{ lookup('amazon.aws.ssm_parameter', '/sql-server/service-account/password') }}"
+  become: true
+  become_method: ansible.builtin.runas
+  become_user: HPC\hpcservice
+  vars:
+    ansible_become_password: "{{ lookup('amazon.aws.ssm_parameter', '/service-account/password') }}"
   no_log: true
   register: headnode_install
 
@@ -190,6 +227,11 @@ installed:
   description: HPC Pack is installed (after this run, unless in check mode).
   returned: always
   type: bool
+hpcpack_version:
+  description: The HPC Pack version the module installs or found (O(hpcpack_version)).
+  returned: always
+  type: str
+  sample: '2016'
 setup_exit_code:
   description: Exit code of setup.exe.
   returned: when setup ran

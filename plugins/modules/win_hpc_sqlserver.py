@@ -6,19 +6,23 @@
 DOCUMENTATION = r"""
 ---
 module: win_hpc_sqlserver
-short_description: Prepare the SQL Server of an HPC Pack cluster (data volume, folder, databases, logins)
+short_description: Prepare the SQL Server of an HPC Pack cluster (data volume, folder, databases, logins, messages)
 version_added: 0.1.0
 description:
   - Makes the SQL Server host of an HPC Pack cluster ready for the head node, as the reference deployment does in its
     user data, idempotently - the data volume online and formatted (only when it is a brand-new RAW disk, so a
     reattached EBS volume keeps its data), the data folder with FullControl for the SQL Server service, the five HPC
     databases created with the reference deployment's sizes and growth B(or attached) when their C(.mdf)/C(.ldf) files
-    already exist, mixed-mode authentication with a service restart only when the mode changed, the HPC database users
-    added with HPC Pack's own C(AddDbUserForHpcSetupUser.sql) and C(AddDbUserForHpcService.sql) only where missing,
-    and the C(sa) login disabled.
+    already exist, mixed-mode authentication with a service restart only when the mode changed, the SQL login HPC
+    Pack connects with and its C(db_owner) user in every HPC database (what the reference deployment's
+    C(AddDbUserForHpcSetupUser.sql) and C(AddDbUserForHpcService.sql) do), HPC Pack's error messages
+    (C(DefineErrorMessages.sql)), and the C(sa) login disabled.
+  - Every T-SQL statement is the collection's own (shipped with it, sent with each run), so nothing has to be copied to
+    the SQL Server host or baked into its image.
   - Runs on the controller (action plugin). It sends one read-only PowerShell probe over the host's connection, plans
     the changes in Python and sends one apply script with only those changes - none in check mode, none when nothing
-    changes. Parameters travel as JSON data; T-SQL runs with SqlClient parameters.
+    changes. Parameters travel as JSON data; T-SQL runs with SqlClient parameters, never with values spliced into
+    its text (not C(Invoke-Sqlcmd -Variable), whose sqlcmd variables are text substitution).
   - A database whose data file exists is never created anew - it is attached (C(FOR ATTACH), or
     C(FOR ATTACH_REBUILD_LOG) when only the data file exists). The rule is checked on the controller and again on
     the host right before the statement.
@@ -111,9 +115,15 @@ options:
     default: true
   hpc_login:
     description:
-      - The SQL login HPC Pack connects with. Its database users are added with HPC Pack's scripts, run with
-        C(Invoke-Sqlcmd -Variable TargetAccount=<username>, PassWord=<password>), in each database where the user is
-        missing.
+      - The SQL login HPC Pack connects with; the head node's connection strings carry its user name and password
+        (C(Integrated Security=False)), so it is a SQL login, never a Windows one.
+      - The login is created (C(CREATE LOGIN ... WITH PASSWORD, CHECK_EXPIRATION = OFF), as the reference deployment's
+        scripts do) when it is missing, given O(hpc_login.password) when its password differs (see
+        O(hpc_login.update_password)) and enabled when disabled.
+      - In each database of O(databases) it gets a user that is a member of C(db_owner) - created, or, in a database
+        attached from another instance, the orphaned user of the same name mapped to this instance's login
+        (C(ALTER USER ... WITH LOGIN)). C(db_owner) holds every permission the reference deployment's scripts grant
+        one by one.
       - Omit to skip.
     type: dict
     suboptions:
@@ -127,18 +137,21 @@ options:
           - Never returned or logged.
         type: str
         required: true
-      scripts_path:
-        description: Folder holding HPC Pack's SQL scripts on the host.
+      update_password:
+        description:
+          - V(always) gives an existing login O(hpc_login.password) when its password differs (compared on the host with
+            C(PWDCOMPARE); the password is never read back or returned). V(on_create) sets it only when the login is
+            created and warns when it differs.
         type: str
-        default: C:\ProgramData\installdata\SQL
-      setup_script:
-        description: File name of HPC Pack's setup-user script.
-        type: str
-        default: AddDbUserForHpcSetupUser.sql
-      service_script:
-        description: File name of HPC Pack's service-user script.
-        type: str
-        default: AddDbUserForHpcService.sql
+        choices: [always, on_create]
+        default: always
+  error_messages:
+    description:
+      - Define HPC Pack's error messages (C(sp_addmessage), numbers 60001 to 600023, as the reference deployment's
+        C(DefineErrorMessages.sql) does) where they are missing or differ. C(sp_addmessage) needs C(sysadmin) or
+        C(serveradmin), which the login HPC Pack setup connects with does not have, so it happens here.
+    type: bool
+    default: true
   sa_disabled:
     description: Disable the C(sa) login (found by its sid, so a renamed sa too); V(false) enables it.
     type: bool
@@ -194,7 +207,9 @@ changes:
   returned: always
   type: list
   elements: dict
-  sample: [{"step": "database", "object": "HPCManagement", "action": "attach"}]
+  sample: [{"step": "database", "object": "HPCManagement", "action": "attach"},
+           {"step": "hpc_login", "object": "hpcsql", "action": "create"},
+           {"step": "hpc_user", "object": "HPCManagement", "action": "map_orphaned_user", "user": "hpcsql"}]
 databases:
   description: What happened (or would happen) to each database that was missing - V(create), V(attach),
                V(attach_rebuild_log).

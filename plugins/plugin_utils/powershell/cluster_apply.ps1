@@ -25,9 +25,12 @@ function Invoke-HpcScript {
                     } | Out-Null
                 }
                 'job_credential' {
+                    # "stores these credentials in the credential cache of the user who ran the cmdlet"
+                    # (Set-HpcJobCredential.md): the task runs as that user (become runas, checked by the planner).
                     Set-HpcJobCredential -Credential (New-HpcCredential -UserName $object -SecretName 'job_password') -Scheduler $scheduler
                     New-Item -Path 'HKLM:\SOFTWARE\hpcops\aws_hpc' -Force | Out-Null
                     Set-ItemProperty -LiteralPath 'HKLM:\SOFTWARE\hpcops\aws_hpc' -Name JobCredentialUserName -Value $object
+                    Set-ItemProperty -LiteralPath 'HKLM:\SOFTWARE\hpcops\aws_hpc' -Name JobCredentialCachedBy -Value ([System.Security.Principal.WindowsIdentity]::GetCurrent().Name)
                 }
                 'install_credential' {
                     $credential = New-HpcCredential -UserName $object -SecretName 'install_password'

@@ -1,10 +1,21 @@
 # win_hpc_cluster probe (read-only): network topology and interfaces, the install credential, the
-# user name last set as job credential (the credential cache cannot be read back, so the module keeps
-# the name under HKLM:\SOFTWARE\hpcops\aws_hpc), cluster members and this head node's role and state.
+# user name last set as job credential and the account that set it (the credential cache cannot be read
+# back, so the module keeps both under HKLM:\SOFTWARE\hpcops\aws_hpc), cluster members, this head node's
+# role and state, and the account this script runs as.
 # Every HPC cmdlet gets -Scheduler (Get-HpcSchedulerName); the first cluster read waits until the cluster
 # answers, the way Microsoft's MSFT_xHpcWaitForCluster does after setup (Invoke-HpcRetry, _common.ps1).
 function Invoke-HpcScript {
     $Result.computer_name = $env:COMPUTERNAME
+    # Who runs this script (the task's become user, else the connection user): Set-HpcJobCredential stores the
+    # credential in the cache of the user who runs it (Set-HpcJobCredential.md), so the planner checks this account
+    # against job_credential.username. WindowsIdentity.GetCurrent / WindowsPrincipal.IsInRole are .NET's way to ask.
+    $identity = [System.Security.Principal.WindowsIdentity]::GetCurrent()
+    $Result.identity = [ordered]@{
+        Name = $identity.Name
+        IsSystem = $identity.IsSystem
+        IsAdministrator = ([System.Security.Principal.WindowsPrincipal]::new($identity)).IsInRole([System.Security.Principal.WindowsBuiltInRole]::Administrator)
+        ComputerName = $env:COMPUTERNAME
+    }
     $service = Get-Service -Name HpcScheduler -ErrorAction SilentlyContinue
     $Result.installed = [bool]$service
     if (-not $service) {
@@ -37,8 +48,12 @@ function Invoke-HpcScript {
         $Result.install_credential = [ordered]@{ UserName = if ($property) { [string]$property.Value } else { $null } }
     }
     if ($Params.job_credential) {
-        $marker = Get-ItemProperty -LiteralPath 'HKLM:\SOFTWARE\hpcops\aws_hpc' -Name JobCredentialUserName -ErrorAction SilentlyContinue
-        $Result.job_credential = [ordered]@{ UserName = if ($marker) { $marker.JobCredentialUserName } else { $null } }
+        # The marker keeps the user name set and the account whose credential cache holds it (CachedBy).
+        $marker = Get-ItemProperty -LiteralPath 'HKLM:\SOFTWARE\hpcops\aws_hpc' -ErrorAction SilentlyContinue
+        $Result.job_credential = [ordered]@{
+            UserName = if ($marker -and $marker.PSObject.Properties['JobCredentialUserName']) { $marker.JobCredentialUserName } else { $null }
+            CachedBy = if ($marker -and $marker.PSObject.Properties['JobCredentialCachedBy']) { $marker.JobCredentialCachedBy } else { $null }
+        }
     }
     if ($Params.members) {
         $Result.members = @(foreach ($member in @(Get-HpcMember -Scheduler $scheduler)) {

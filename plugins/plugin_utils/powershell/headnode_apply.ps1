@@ -1,6 +1,9 @@
 # win_hpc_headnode apply: certificate (self-signed like HPC Pack's CreateCertificate.ps1, exported
 # from a CA-issued one in the store, or copied from a CA-issued PFX), HPC Pack head node unattended
-# setup with the five connection strings, and the PFX published to the install share.
+# setup with the version's connection strings (five for HPC Pack 2016; seven for 2019, which adds
+# -HAStorageDbConStr and -HAWitnessDbConStr as Microsoft's InstallHPCHeadNode.ps1 does for setup major
+# version 6 - the list arrives as data from _hpcpack.connection_string_switches), and the PFX published to
+# the install share.
 function New-HpcConnectionString {
     param ([string]$Catalog)
     $builder = [System.Data.SqlClient.SqlConnectionStringBuilder]::new()

@@ -1,7 +1,18 @@
 # win_hpc_headnode probe (read-only): the communication certificate (PFX file opened with its
 # password, or the certificate store), whether HPC Pack is installed (the HpcScheduler service, as
-# seed 000 checks), whether setup.exe is there, and the copy of the PFX on the install share.
+# seed 000 checks), whether setup.exe is there and its file version, the copy of the PFX on the install
+# share, and the account this script runs as (setup must run as a domain user with local admin rights).
 function Invoke-HpcScript {
+    # Who runs this script (the task's become user, else the connection user): the planner refuses to run setup
+    # as anything but a domain account with an elevated administrator token. WindowsIdentity.GetCurrent and
+    # WindowsPrincipal.IsInRole(WindowsBuiltInRole.Administrator) are .NET's documented way to ask.
+    $identity = [System.Security.Principal.WindowsIdentity]::GetCurrent()
+    $Result.identity = [ordered]@{
+        Name = $identity.Name
+        IsSystem = $identity.IsSystem
+        IsAdministrator = ([System.Security.Principal.WindowsPrincipal]::new($identity)).IsInRole([System.Security.Principal.WindowsBuiltInRole]::Administrator)
+        ComputerName = $env:COMPUTERNAME
+    }
     $password = Get-HpcSecret -Name 'certificate_password'
     $certificate = [ordered]@{ pfx = (Get-HpcPfxInfo -Path $Params.certificate.pfx_path -Password $password) }
     if ($Params.certificate.source -eq 'pfx') {
@@ -20,6 +31,12 @@ function Invoke-HpcScript {
     $service = Get-Service -Name HpcScheduler -ErrorAction SilentlyContinue
     $Result.service = if ($service) { [ordered]@{ Name = $service.Name; Status = [string]$service.Status } } else { $null }
     $Result.setup_exists = Test-Path -LiteralPath $Params.setup_path -PathType Leaf
+    if ($Result.setup_exists) {
+        # HPC Pack 2016 is setup 5.x, 2019 is 6.x: Microsoft's InstallHPCHeadNode.ps1 (Azure/cyclecloud-hpcpack)
+        # reads [System.Diagnostics.FileVersionInfo]::GetVersionInfo($SetupFilePath).FileMajorPart the same way.
+        $fileVersion = [System.Diagnostics.FileVersionInfo]::GetVersionInfo($Params.setup_path)
+        $Result.setup_version = [ordered]@{ FileMajorPart = $fileVersion.FileMajorPart; FileVersion = $fileVersion.FileVersion }
+    }
     if ($Params.publish_path) {
         $Result.publish = Get-HpcFileInfo -Path $Params.publish_path
     }

@@ -1,6 +1,8 @@
 # win_hpc_sqlserver apply: performs exactly the changes the controller planned, in order. Every
-# value comes from $Params/$Secrets (data); T-SQL runs with SqlClient parameters, HPC Pack's own
-# user scripts with Invoke-Sqlcmd -Variable, as HPC Pack documents them.
+# value comes from $Params/$Secrets (data); every T-SQL is the collection's own (plugins/plugin_utils/sql/) and
+# runs with SqlClient parameters. Not Invoke-Sqlcmd -Variable: sqlcmd scripting variables are substituted into
+# the script's text (a password would become part of the batch, and one with a quote would break it), and
+# SqlServer module versions before 22.0.52 refuse a value that contains "=" (microsoft/SQLServerPSModule#25).
 function Invoke-HpcDatabaseChange {
     param ($Change)
     $dataExists = Test-Path -LiteralPath $Change.data_file -PathType Leaf
@@ -132,37 +134,42 @@ function Invoke-HpcScript {
             'database' {
                 Invoke-HpcDatabaseChange -Change $change
             }
-            'hpc_user' {
+            'hpc_login' {
+                # The login HPC Pack connects with: created, given its password, enabled (hpc_login.sql).
                 try {
-                    if (Get-Module -ListAvailable -Name SqlServer) {
-                        Import-Module -Name SqlServer -DisableNameChecking
-                    }
-                    else {
-                        Push-Location
-                        Import-Module -Name SQLPS -DisableNameChecking
-                        Pop-Location
-                    }
-                    $variables = @(('TargetAccount={0}' -f $change.user), ('PassWord={0}' -f (Get-HpcSecret -Name 'hpc_password')))
-                    $sqlcmd = @{
-                        ServerInstance = $Params.server
-                        Database = $object
-                        Variable = $variables
-                        QueryTimeout = $Params.timeout
-                        ErrorAction = 'Stop'
-                    }
-                    # SqlServer module v22 encrypts by default and validates the server certificate, so a
-                    # self-signed local instance is refused unless -TrustServerCertificate is given
-                    # (learn.microsoft.com/powershell/module/sqlserver/invoke-sqlcmd). SQLPS and SqlServer
-                    # before 21.1 have no such parameter: add it only where the cmdlet has it.
-                    if ((Get-Command -Name Invoke-Sqlcmd).Parameters.ContainsKey('TrustServerCertificate')) {
-                        $sqlcmd.TrustServerCertificate = $true
-                    }
-                    foreach ($script in @($Params.user_scripts)) {
-                        Invoke-Sqlcmd @sqlcmd -InputFile $script | Out-Null
-                    }
+                    Invoke-HpcSql -Server $Params.server -Sql $Params.sql.hpc_login -Timeout $Params.timeout -Parameters @{
+                        login_name = [string]$Params.hpc_login
+                        password = (Get-HpcSecret -Name 'hpc_password')
+                        reset_password = [int][bool]$Params.reset_password
+                    } | Out-Null
                 }
                 catch {
-                    Stop-HpcStep -Step ('add HPC database user {0} to' -f $change.user) -Object $object -Cause $_
+                    Stop-HpcStep -Step ('{0} the SQL login' -f $change.action) -Object $object -Cause $_
+                }
+            }
+            'hpc_user' {
+                # Its db_owner user in one HPC database: created, or an orphaned one mapped (hpc_database_user.sql).
+                try {
+                    Invoke-HpcSql -Server $Params.server -Database $object -Sql $Params.sql.hpc_database_user -Timeout $Params.timeout `
+                        -Parameters @{ login_name = [string]$Params.hpc_login } | Out-Null
+                }
+                catch {
+                    Stop-HpcStep -Step ('add the db_owner user of login {0} to' -f $change.user) -Object $object -Cause $_
+                }
+            }
+            'error_messages' {
+                # HPC Pack's DefineErrorMessages.sql, one sp_addmessage per missing or different message.
+                foreach ($message in @($change.messages)) {
+                    try {
+                        Invoke-HpcSql -Server $Params.server -Sql $Params.sql.define_error_message -Parameters @{
+                            msgnum = [int]$message.msgnum
+                            severity = [int]$message.severity
+                            msgtext = [string]$message.text
+                        } | Out-Null
+                    }
+                    catch {
+                        Stop-HpcStep -Step 'define HPC Pack error message' -Object ([string]$message.msgnum) -Cause $_
+                    }
                 }
             }
             'sa_login' {

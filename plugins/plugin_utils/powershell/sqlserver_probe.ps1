@@ -1,6 +1,8 @@
 # win_hpc_sqlserver probe (read-only): data disks and volumes, the data folder and its ACL, the SQL
-# Server authentication mode, the sa login, the databases, their files on disk, the HPC users and
-# HPC Pack's user scripts. Returns the cmdlets' own property names; the plan is made on the controller.
+# Server authentication mode, the sa login, the databases, their files on disk, the HPC login and its database
+# users, and the user-defined error messages. Returns the cmdlets' and catalog views' own names; the plan is made
+# on the controller. Every T-SQL is the collection's own (plugins/plugin_utils/sql/), run with SqlClient
+# parameters; the HPC login's password arrives as a secret and is only compared on the server (PWDCOMPARE).
 function Invoke-HpcScript {
     if ($Params.volume) {
         $disks = foreach ($disk in @(Get-Disk)) {
@@ -54,14 +56,12 @@ function Invoke-HpcScript {
         service_name = $Params.service_name
         agent_name = $Params.agent_name
         files = @{}
+        hpc_login = $null
         users = @{}
-        scripts = @{}
+        error_messages = @()
     }
     foreach ($file in @($Params.files)) {
         $sql.files[$file] = Test-Path -LiteralPath $file -PathType Leaf
-    }
-    foreach ($script in @($Params.scripts)) {
-        $sql.scripts[$script.ToLowerInvariant()] = Test-Path -LiteralPath $script -PathType Leaf
     }
     try {
         $server = @(Invoke-HpcSql -Server $Params.server -Sql $Params.sql.probe_server)[0]
@@ -69,14 +69,24 @@ function Invoke-HpcScript {
         $sql.login_mode_configured = $server.login_mode_configured
         $sql.sa_disabled = [bool]$server.sa_disabled
         $sql.databases = @(Invoke-HpcSql -Server $Params.server -Sql $Params.sql.list_databases)
-        if ($Params.hpc_user) {
+        if ($Params.hpc_login) {
+            $login = @(Invoke-HpcSql -Server $Params.server -Sql $Params.sql.probe_hpc_login -Parameters @{
+                    login_name = [string]$Params.hpc_login
+                    password = (Get-HpcSecret -Name 'hpc_password')
+                })
+            if ($login.Count -gt 0) {
+                $sql.hpc_login = $login[0]
+            }
             foreach ($db in @($Params.databases)) {
                 $row = $sql.databases | Where-Object { $_.name -eq $db -and $_.state_desc -eq 'ONLINE' }
                 if ($row) {
-                    $sql.users[$db] = @(Invoke-HpcSql -Server $Params.server -Database $db -Sql $Params.sql.database_users `
-                            -Parameters @{ user_name = $Params.hpc_user } | ForEach-Object { $_.name })
+                    $sql.users[$db] = @(Invoke-HpcSql -Server $Params.server -Database $db -Sql $Params.sql.probe_hpc_user `
+                            -Parameters @{ login_name = [string]$Params.hpc_login })
                 }
             }
+        }
+        if ($Params.error_messages) {
+            $sql.error_messages = @(Invoke-HpcSql -Server $Params.server -Sql $Params.sql.list_error_messages)
         }
         $sql.reachable = $true
     }

@@ -11,8 +11,11 @@ checked:
 - ``Set-HpcNode -Role`` and ``Assign-HpcNodeTemplate`` only appear in scripts that also take nodes offline
   with ``Set-HpcNodeState`` or wait for an offline node (Set-HpcNode.md, Assign-HpcNodeTemplate.md);
 - the HPC cmdlets are loaded with ``Add-PSSnapin Microsoft.HPC``, never ``Import-Module Microsoft.Hpc``;
-- ``Invoke-Sqlcmd`` gets ``-TrustServerCertificate`` only where the cmdlet has it (SqlServer module 22
-  validates the server certificate by default; SQLPS has no such parameter).
+- T-SQL runs only through ``Invoke-HpcSql`` (SqlClient parameters) with the collection's own scripts
+  (``-Sql $Params.sql.<name>``, each a file of plugins/plugin_utils/sql/), never through ``Invoke-Sqlcmd``: its
+  ``-Variable`` values are sqlcmd scripting variables, substituted into the script's text (learn.microsoft.com
+  sql/tools/sqlcmd/sqlcmd-use-scripting-variables), so a password would become part of the batch, and SqlServer
+  module versions before 22.0.52 refuse a value containing "=" (microsoft/SQLServerPSModule#25).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import pytest
 import tree_sitter
 import tree_sitter_powershell
 
-from ansible_collections.hpcops.aws_hpc.plugins.plugin_utils._winrun import POWERSHELL_DIR
+from ansible_collections.hpcops.aws_hpc.plugins.plugin_utils._winrun import POWERSHELL_DIR, SQL_DIR
 
 PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
 SCRIPTS = sorted(Path(POWERSHELL_DIR).glob("*.ps1"))
@@ -126,16 +129,24 @@ def test_hpc_cmdlets_are_loaded_as_the_documented_snapin():
         assert not re.search(r"Import-Module\s+(-Name\s+)?Microsoft\.Hpc\b", path.read_text(), re.I), path.name
 
 
-def test_invoke_sqlcmd_trusts_the_certificate_only_where_the_parameter_exists():
-    callers = [p for p in SCRIPTS if any(n.lower() == "invoke-sqlcmd" for n, *_ in _commands(p))]
-    assert callers, "the SQL Server apply runs HPC Pack's user scripts with Invoke-Sqlcmd"
-    for path in callers:
-        text = path.read_text()
-        assert "(Get-Command -Name Invoke-Sqlcmd).Parameters.ContainsKey('TrustServerCertificate')" in text, path.name
-        for name, parameters, splats, _command in _commands(path):
-            if name.lower() == "invoke-sqlcmd":
-                assert "trustservercertificate" not in parameters, "never unconditional"
-                assert any("trustservercertificate" in _splat_keys(text, s) for s in splats), path.name
+def test_tsql_runs_only_as_the_collections_own_scripts_with_sqlclient_parameters():
+    shipped = {p.stem for p in Path(SQL_DIR).glob("*.sql")}
+    used = set()
+    for path in SCRIPTS:
+        for name, parameters, splats, command in _commands(path):
+            assert name.lower() != "invoke-sqlcmd", f"{path.name}: Invoke-Sqlcmd splices -Variable values into text"
+            if name.lower() != "invoke-hpcsql":
+                continue
+            assert "sql" in parameters and not splats, f"{path.name}: {command.text.decode()[:80]}"
+            text = command.text.decode()
+            match = re.search(r"-Sql\s+\$Params\.sql\.(\w+)\b", text)
+            assert match, f"{path.name}: -Sql must name one of the collection's scripts: {text[:80]}"
+            assert match.group(1) in shipped, f"{path.name}: no plugins/plugin_utils/sql/{match.group(1)}.sql"
+            used.add(match.group(1))
+    # Every shipped script is used, and every secret-bearing one takes the password as a parameter.
+    assert used == shipped, shipped ^ used
+    for name in ("hpc_login", "probe_hpc_login"):
+        assert "@password" in (Path(SQL_DIR) / f"{name}.sql").read_text()
 
 
 def test_head_node_setup_skips_the_components_only_as_data():

@@ -2,37 +2,31 @@
 
 The module sequence is read from the roles' own task files (following import_tasks), so a task added
 to a role is counted. Each hpcops.aws_hpc.win_* module runs against a scripted host that is already
-converged; tasks that only run after a change (reboots, the re-run after a reboot) are skipped, as
-their `when` says; win_hpc_connection_check runs on the controller and must cost nothing.
+converged, as the account the task's become settings name (rendered from the role's files, role_render.py);
+tasks that only run after a change (reboots, the re-run after a reboot) are skipped, as their `when` says;
+win_hpc_connection_check runs on the controller and must cost nothing.
 """
 
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 
 import pytest
-import yaml
+from role_render import RoleRenderer, module_of, role_tasks
 from scripted_host import ClusterHost, ComputeNodeHost, DomainHost, HeadNodeHost, SqlServerHost, fixture, run_action
 
-ROOT = Path(__file__).resolve().parents[4]
 MAX_ROUND_TRIPS = 3
 AFTER_CHANGE = ("reboot_required",)
-
-
-def role_tasks(role: str, name: str = "main.yml") -> list[dict]:
-    tasks = []
-    for task in yaml.safe_load((ROOT / "roles" / role / "tasks" / name).read_text()) or []:
-        imported = task.get("ansible.builtin.import_tasks") or task.get("ansible.builtin.include_tasks")
-        if imported:
-            tasks.extend(role_tasks(role, imported))
-        else:
-            tasks.append(task)
-    return tasks
-
-
-def module_of(task: dict) -> str:
-    return next(k for k in task if "." in k and k.count(".") >= 2)
+# The inventory and SSM parameters the roles are rendered with: the service account's bare SSM user name is
+# qualified with the domain (HPC\hpcservice), the account the scripted hosts know.
+INVENTORY = {"headnode_domain": "hpc.example.com", "computenode_domain": "hpc.example.com"}
+SSM = {
+    "/service-account/username": "hpcservice",
+    "/service-account/password": "p4ss-word",
+    "/sql-server/service-account/username": "u",
+    "/sql-server/service-account/password": "p4ss-word",
+    "/certificate/hpc/password": "p4ss-word",
+}
 
 
 def converged_hosts():
@@ -61,8 +55,8 @@ def converged_hosts():
     cluster = ClusterHost(fixture("cluster_installed"))
     cluster.state.update(
         network={"Topology": "Enterprise", "EnterpriseAdapter": "Ethernet"},
-        job_credential={"UserName": "u"},
-        install_credential={"UserName": "u"},
+        job_credential={"UserName": "HPC\\hpcservice", "CachedBy": "HPC\\hpcservice"},
+        install_credential={"UserName": "HPC\\hpcservice"},
         node={"NetBiosName": "HN", "NodeRole": ["HeadNode", "BrokerNode"], "NodeState": "Online"},
     )
     compute = ComputeNodeHost(fixture("computenode_fresh"))
@@ -97,8 +91,8 @@ ARGS = {
     },
     "win_hpc_cluster": {
         "network": {"topology": "Enterprise"},
-        "job_credential": {"username": "u", "password": "p4ss-word"},
-        "install_credential": {"username": "u", "password": "p4ss-word"},
+        "job_credential": {"username": "HPC\\hpcservice", "password": "p4ss-word"},
+        "install_credential": {"username": "HPC\\hpcservice", "password": "p4ss-word"},
         "node": {"roles": ["BrokerNode"], "state": "online"},
     },
     "win_hpc_computenode": {"headnode": "hn", "pfx_password": "p4ss-word"},
@@ -109,6 +103,7 @@ ARGS = {
 @pytest.mark.parametrize("role", ["sqlserver", "headnode", "computenode"])
 def test_noop_role_run_costs_at_most_three_round_trips(role):
     hosts = converged_hosts()
+    renderer = RoleRenderer(role, INVENTORY, SSM)
     total = 0
     counted = []
     for task in role_tasks(role):
@@ -127,7 +122,7 @@ def test_noop_role_run_costs_at_most_three_round_trips(role):
         action = importlib.import_module(f"ansible_collections.hpcops.aws_hpc.plugins.action.{short}").ActionModule
         host = hosts[short]
         before = host.round_trips
-        result = run_action(action, ARGS[short], host)
+        result = run_action(action, ARGS[short], host, become=renderer.become_plugin(task))
         assert result.get("failed") is not True, result
         assert result["changed"] is False, (short, result["changes"])
         total += host.round_trips - before

@@ -18,6 +18,7 @@ from scripted_host import (
     SqlServerHost,
     fixture,
     run_action,
+    runas,
 )
 
 from ansible_collections.hpcops.aws_hpc.plugins.action.win_hpc_cluster import ActionModule as ClusterAction
@@ -25,12 +26,14 @@ from ansible_collections.hpcops.aws_hpc.plugins.action.win_hpc_computenode impor
 from ansible_collections.hpcops.aws_hpc.plugins.action.win_hpc_domain_membership import ActionModule as DomainAction
 from ansible_collections.hpcops.aws_hpc.plugins.action.win_hpc_headnode import ActionModule as HeadAction
 from ansible_collections.hpcops.aws_hpc.plugins.action.win_hpc_sqlserver import ActionModule as SqlAction
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack import HPC_DATABASES
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack import HPC_DATABASES, HPC_ERROR_MESSAGES
 
 SQL_PASSWORD = "Sql-Secret.9f2Kq~Lx"
 CERT_PASSWORD = "Cert-Secret.7Hs2~pQ"
 SERVICE_PASSWORD = "Svc-Secret.3Jd8~zR"
 SECRETS = (SQL_PASSWORD, CERT_PASSWORD, SERVICE_PASSWORD)
+# What the headnode role sets on its setup and cluster tasks: runas as the domain service account, its SSM password.
+AS_SERVICE = runas("HPC\\hpcservice", SERVICE_PASSWORD)
 
 SQL_ARGS = {
     "volume": {"drive_letter": "D"},
@@ -77,6 +80,17 @@ def test_sqlserver_first_run_creates_then_second_run_changes_nothing():
     assert "initialize_and_format" in [c["action"] for c in first["changes"]]
     assert host.restarts == 1
     assert host.state["sql"]["sa_disabled"] is True
+    # The SQL login HPC Pack connects with, its db_owner user in every HPC database, HPC Pack's error messages.
+    login = host.state["sql"]["logins"]["hpcsql"]
+    assert login["type_desc"] == "SQL_LOGIN" and login["password"] == SQL_PASSWORD and not login["is_disabled"]
+    for name in HPC_DATABASES:
+        assert host.state["sql"]["db_users"][name] == [{"name": "hpcsql", "sid": login["sid"], "roles": ["db_owner"]}]
+    assert [s["user"] for s in host.user_statements] == ["created"] * 5
+    assert set(host.state["sql"]["messages"]) == {m[0] for m in HPC_ERROR_MESSAGES}
+    steps_in_order = [c["step"] for c in first["changes"]]
+    assert steps_in_order.index("database") < steps_in_order.index("hpc_login") < steps_in_order.index("hpc_user")
+    # The password reaches the host only as a secret, for the probe (PWDCOMPARE) and the apply (CREATE LOGIN).
+    assert [c["secret_names"] for c in host.calls] == [["hpc_password"], ["hpc_password"]]
 
     calls_before = host.round_trips
     second = run_action(SqlAction, SQL_ARGS, host)
@@ -100,6 +114,12 @@ def test_sqlserver_reattached_volume_is_never_formatted_and_databases_are_attach
     assert [s["mode"] for s in host.sql_statements].count("create") == 0
     assert result["databases"]["HPCManagement"] == "attach"
     assert result["databases"]["HPCMonitoring"] == "attach_rebuild_log"  # only its .mdf survived
+    # The attached databases bring their users with the previous instance's sid: mapped to the new login
+    # (ALTER USER ... WITH LOGIN), never created a second time.
+    assert {c["action"] for c in result["changes"] if c["step"] == "hpc_user"} == {"create_or_map"}
+    assert [s["user"] for s in host.user_statements] == ["remapped"] * 5
+    sid = host.state["sql"]["logins"]["hpcsql"]["sid"]
+    assert all(host.state["sql"]["db_users"][name][0]["sid"] == sid for name in HPC_DATABASES)
     again = run_action(SqlAction, SQL_ARGS, host)
     assert again["changed"] is False, again["changes"]
 
@@ -172,13 +192,87 @@ def test_sqlserver_unreachable_instance_names_the_server_and_cause():
     assert "network-related" in result["msg"]
 
 
-def test_sqlserver_missing_hpc_scripts_fail_before_any_change():
+def test_sqlserver_orphaned_users_of_online_databases_are_planned_on_the_controller():
+    # An instance whose databases are attached already (a rerun after the login was dropped, or attached by hand).
+    state = fixture("sqlserver_reattached")
+    host = SqlServerHost(state)
+    run_action(SqlAction, dict(SQL_ARGS, hpc_login=None), host)
+    assert host.state["sql"]["logins"] == {}
+    check = run_action(SqlAction, SQL_ARGS, host, check_mode=True, diff=True)
+    planned = {c["object"]: c["action"] for c in check["changes"] if c["step"] == "hpc_user"}
+    assert planned == {name: "map_orphaned_user" for name in HPC_DATABASES}
+    assert check["diff"]["before"]["hpc_users"] == {name: "orphaned" for name in HPC_DATABASES}
+    assert check["diff"]["before"]["hpc_login"] == {
+        "name": "hpcsql",
+        "exists": False,
+        "password_current": None,
+        "enabled": None,
+    }
+    result = run_action(SqlAction, SQL_ARGS, host)
+    assert [s["user"] for s in host.user_statements] == ["remapped"] * 5
+    assert run_action(SqlAction, SQL_ARGS, host)["changed"] is False, result["changes"]
+
+
+def test_sqlserver_login_password_is_reset_when_it_differs_and_kept_on_create_only():
     host = SqlServerHost(fixture("sqlserver_fresh"))
-    host.scripts_present = False
+    run_action(SqlAction, SQL_ARGS, host)
+    host.state["sql"]["logins"]["hpcsql"].update(password="an-old-password", is_disabled=True)
+    kept = run_action(
+        SqlAction, dict(SQL_ARGS, hpc_login=dict(SQL_ARGS["hpc_login"], update_password="on_create")), host
+    )
+    assert [(c["step"], c["action"], c["fixes"]) for c in kept["changes"]] == [("hpc_login", "update", ["enable"])]
+    assert host.state["sql"]["logins"]["hpcsql"]["password"] == "an-old-password"
+    reset = run_action(SqlAction, SQL_ARGS, host, diff=True)
+    assert [(c["step"], c["fixes"]) for c in reset["changes"]] == [("hpc_login", ["password"])]
+    assert reset["diff"]["before"]["hpc_login"]["password_current"] is False
+    assert host.state["sql"]["logins"]["hpcsql"]["password"] == SQL_PASSWORD
+    assert run_action(SqlAction, SQL_ARGS, host)["changed"] is False
+    no_secret(kept, reset, host.calls)
+
+
+def test_sqlserver_windows_login_of_that_name_fails_before_any_change():
+    state = fixture("sqlserver_fresh")
+    state["sql"]["logins"] = {
+        "hpcsql": {"type_desc": "WINDOWS_LOGIN", "is_disabled": False, "password": None, "sid": "1"}
+    }
+    host = SqlServerHost(state)
     result = run_action(SqlAction, SQL_ARGS, host)
     assert result["failed"] is True
-    assert "AddDbUserForHpcSetupUser.sql" in result["msg"]
+    assert "hpc_login.username hpcsql is a WINDOWS_LOGIN" in result["msg"] and "SQL login" in result["msg"]
     assert host.mutating_calls() == []
+
+
+def test_sqlserver_error_messages_only_missing_or_different_ones_are_sent():
+    state = fixture("sqlserver_fresh")
+    number, severity, text = HPC_ERROR_MESSAGES[0]
+    state["sql"]["messages"] = {m[0]: (m[1], m[2]) for m in HPC_ERROR_MESSAGES}
+    state["sql"]["messages"][number] = (severity, text + " (changed by hand)")
+    del state["sql"]["messages"][HPC_ERROR_MESSAGES[-1][0]]
+    state["sql"]["messages"][50001] = (16, "a message of another application")
+    host = SqlServerHost(state)
+    result = run_action(SqlAction, SQL_ARGS, host, diff=True)
+    sent = [c for c in result["changes"] if c["step"] == "error_messages"]
+    assert [m["msgnum"] for m in sent[0]["messages"]] == [number, HPC_ERROR_MESSAGES[-1][0]]
+    assert result["diff"]["before"]["error_messages"] == {
+        "defined": len(HPC_ERROR_MESSAGES) - 2,
+        "missing": [HPC_ERROR_MESSAGES[-1][0]],
+        "different": [number],
+    }
+    assert host.state["sql"]["messages"][number] == (severity, text)
+    assert host.state["sql"]["messages"][50001] == (16, "a message of another application")
+    off = run_action(SqlAction, dict(SQL_ARGS, error_messages=False), SqlServerHost(fixture("sqlserver_fresh")))
+    assert "error_messages" not in [c["step"] for c in off["changes"]]
+
+
+def test_sqlserver_sql_is_the_collections_own_and_carries_no_value():
+    host = SqlServerHost(fixture("sqlserver_fresh"))
+    run_action(SqlAction, SQL_ARGS, host)
+    for call in host.calls:
+        for name, text in call["params"]["sql"].items():
+            assert "hpcsql" not in text and SQL_PASSWORD not in text, name
+    apply = host.calls[1]["params"]
+    assert apply["hpc_login"] == "hpcsql" and apply["reset_password"] is True
+    assert "user_scripts" not in apply and "scripts" not in host.calls[0]["params"]
 
 
 def test_sqlserver_host_error_is_scrubbed_of_secrets():
@@ -204,14 +298,14 @@ def test_sqlserver_host_error_is_scrubbed_of_secrets():
 @pytest.mark.parametrize(("exit_code", "reboot"), [(0, False), (3010, True)])
 def test_headnode_install_success_codes(exit_code, reboot):
     host = HeadNodeHost(fixture("headnode_fresh"), exit_code=exit_code)
-    result = run_action(HeadAction, HEAD_ARGS, host)
+    result = run_action(HeadAction, HEAD_ARGS, host, become=AS_SERVICE)
     assert result.get("failed") is not True, result
     assert result["changed"] is True
     assert result["reboot_required"] is reboot
     assert result["setup_exit_code"] == exit_code
     assert [c["step"] for c in result["changes"]] == ["certificate", "install", "publish"]
     assert host.state["publish"]["Exists"] is True
-    second = run_action(HeadAction, HEAD_ARGS, host)
+    second = run_action(HeadAction, HEAD_ARGS, host, become=AS_SERVICE)
     assert second["changed"] is False and second["round_trips"] == 1
     assert second["reboot_required"] is False
     no_secret(result, second, host.calls)
@@ -219,18 +313,18 @@ def test_headnode_install_success_codes(exit_code, reboot):
 
 def test_headnode_setup_skips_rras_dhcp_wds_unless_told_otherwise():
     host = HeadNodeHost(fixture("headnode_fresh"))
-    run_action(HeadAction, HEAD_ARGS, host)
+    run_action(HeadAction, HEAD_ARGS, host, become=AS_SERVICE)
     assert host.skip_component == "rras,dhcp,wds"  # setup's spelling: -SkipComponent:rras,dhcp,wds
     host = HeadNodeHost(fixture("headnode_fresh"))
     args = dict(HEAD_ARGS, install=dict(HEAD_ARGS["install"], skip_components=[]))
-    result = run_action(HeadAction, args, host)
+    result = run_action(HeadAction, args, host, become=AS_SERVICE)
     assert result.get("failed") is not True, result
     assert host.skip_component is None
 
 
 def test_headnode_install_other_exit_code_fails_with_the_log_path():
     host = HeadNodeHost(fixture("headnode_fresh"), exit_code=1603)
-    result = run_action(HeadAction, HEAD_ARGS, host)
+    result = run_action(HeadAction, HEAD_ARGS, host, become=AS_SERVICE)
     assert result["failed"] is True
     assert "exit code 1603" in result["msg"]
     assert "HpcSetupLog-20240101-101010.txt" in result["msg"]
@@ -242,7 +336,7 @@ def test_headnode_skips_setup_when_hpcscheduler_exists():
     state = fixture("headnode_fresh")
     state["service"] = {"Name": "HpcScheduler", "Status": "Running"}
     host = HeadNodeHost(state, exit_code=1603)
-    result = run_action(HeadAction, HEAD_ARGS, host)
+    result = run_action(HeadAction, HEAD_ARGS, host, become=AS_SERVICE)
     assert "install" not in [c["step"] for c in result["changes"]]
     assert result.get("failed") is not True
 
@@ -257,7 +351,7 @@ def test_headnode_ca_issued_certificate_from_the_store():
     }
     host = HeadNodeHost(state)
     args = dict(HEAD_ARGS, certificate={"password": CERT_PASSWORD, "source": "thumbprint", "thumbprint": "ab cd 12"})
-    result = run_action(HeadAction, args, host, check_mode=True)
+    result = run_action(HeadAction, args, host, check_mode=True, become=AS_SERVICE)
     cert = [c for c in result["changes"] if c["step"] == "certificate"]
     assert cert[0]["action"] == "export" and cert[0]["thumbprint"] == "ABCD12"
 
@@ -267,14 +361,14 @@ def test_headnode_ca_issued_certificate_from_the_store():
 
 def test_cluster_first_run_then_noop():
     host = ClusterHost(fixture("cluster_installed"))
-    first = run_action(ClusterAction, CLUSTER_ARGS, host, diff=True)
+    first = run_action(ClusterAction, CLUSTER_ARGS, host, diff=True, become=AS_SERVICE)
     assert first["changed"] is True
     network = next(c for c in first["changes"] if c["step"] == "network")
     assert network["enterprise_interface"] == "Ethernet"  # the first interface, as seed 000
     assert first["diff"]["after"]["node"]["state"] == "online"
     assert host.state["node"]["NodeState"] == "Online"
     assert "BrokerNode" in host.state["node"]["NodeRole"]
-    second = run_action(ClusterAction, CLUSTER_ARGS, host)
+    second = run_action(ClusterAction, CLUSTER_ARGS, host, become=AS_SERVICE)
     assert second["changed"] is False, second["changes"]
     assert second["round_trips"] == 1
     no_secret(first, second, host.calls)
@@ -284,23 +378,23 @@ def test_cluster_role_change_takes_an_online_head_node_offline_and_back():
     state = fixture("cluster_installed")
     state["node"]["NodeState"] = "Online"
     host = ClusterHost(state)
-    check = run_action(ClusterAction, CLUSTER_ARGS, host, check_mode=True, diff=True)
+    check = run_action(ClusterAction, CLUSTER_ARGS, host, check_mode=True, diff=True, become=AS_SERVICE)
     node_steps = [(c["step"], c["action"]) for c in check["changes"] if c["step"] in ("node_state", "node_role")]
     assert node_steps == [("node_state", "offline"), ("node_role", "set"), ("node_state", "online")]
     assert check["diff"]["after"]["node"]["offline_for_role_change"] is True
-    result = run_action(ClusterAction, CLUSTER_ARGS, host)
+    result = run_action(ClusterAction, CLUSTER_ARGS, host, become=AS_SERVICE)
     assert result.get("failed") is not True, result
     # Set-HpcNode -Role got the documented roles only, while the node was offline.
     assert host.role_changes == [["ComputeNode", "BrokerNode"]]
     assert host.state["node"]["NodeState"] == "Online"
     assert sorted(host.state["node"]["NodeRole"]) == ["BrokerNode", "ComputeNode", "HeadNode"]
-    again = run_action(ClusterAction, CLUSTER_ARGS, host)
+    again = run_action(ClusterAction, CLUSTER_ARGS, host, become=AS_SERVICE)
     assert again["changed"] is False, again["changes"]
 
 
 def test_cluster_waits_for_a_cluster_that_is_not_ready_yet():
     host = ClusterHost(fixture("cluster_installed"), not_ready=5)
-    result = run_action(ClusterAction, CLUSTER_ARGS, host)
+    result = run_action(ClusterAction, CLUSTER_ARGS, host, become=AS_SERVICE)
     assert result.get("failed") is not True, result
     probe = host.calls[0]["params"]
     assert probe["retry"]["cluster_ready"] == {"retries": 30, "delay_seconds": 20, "increase_every": 0}
@@ -311,7 +405,7 @@ def test_cluster_waits_for_a_cluster_that_is_not_ready_yet():
 def test_cluster_not_ready_after_the_retries_fails_naming_the_head_node():
     host = ClusterHost(fixture("cluster_installed"), not_ready=5)
     args = dict(CLUSTER_ARGS, retries={"count": 2, "delay_seconds": 1})
-    result = run_action(ClusterAction, args, host)
+    result = run_action(ClusterAction, args, host, become=AS_SERVICE)
     assert result["failed"] is True
     assert "EC2AMAZ-HN01" in result["msg"] and "after 3 attempt(s)" in result["msg"]
     assert host.mutating_calls() == []
@@ -319,14 +413,14 @@ def test_cluster_not_ready_after_the_retries_fails_naming_the_head_node():
 
 def test_cluster_scheduler_option_travels_to_every_script():
     host = ClusterHost(fixture("cluster_installed"))
-    run_action(ClusterAction, dict(CLUSTER_ARGS, scheduler="headnode.hpc.internal"), host)
+    run_action(ClusterAction, dict(CLUSTER_ARGS, scheduler="headnode.hpc.internal"), host, become=AS_SERVICE)
     assert [c["params"]["scheduler"] for c in host.calls] == ["headnode.hpc.internal"] * 2
 
 
 def test_cluster_unknown_interface_names_it():
     host = ClusterHost(fixture("cluster_installed"))
     args = dict(CLUSTER_ARGS, network={"topology": "Enterprise", "enterprise_interface": "Ethernet 9"})
-    result = run_action(ClusterAction, args, host)
+    result = run_action(ClusterAction, args, host, become=AS_SERVICE)
     assert result["failed"] is True and "Ethernet 9" in result["msg"] and "Ethernet 2" in result["msg"]
 
 
@@ -472,13 +566,15 @@ ALL = [
     ),
     (DomainAction, DOMAIN_ARGS, lambda: DomainHost(fixture("domain_workgroup"))),
 ]
+# The roles' become settings: the head node's setup and cluster tasks run as the service account.
+BECOME = {HeadAction: AS_SERVICE, ClusterAction: AS_SERVICE}
 
 
 @pytest.mark.parametrize(("action", "args", "make_host"), ALL)
 def test_check_mode_sends_no_mutating_script(action, args, make_host):
     host = make_host()
     before = json.dumps(host.state, sort_keys=True, default=str)
-    result = run_action(action, args, host, check_mode=True, diff=True)
+    result = run_action(action, args, host, check_mode=True, diff=True, become=BECOME.get(action))
     assert result.get("failed") is not True, result
     assert result["changed"] is True
     assert host.mutating_calls() == [] and host.check_mode_violations == []
@@ -495,7 +591,7 @@ def test_no_secret_in_results_parameters_or_log_lines(action, args, make_host, m
     monkeypatch.setattr(Display, "display", lambda self, msg, *a, **k: lines.append(msg))
     monkeypatch.setattr(Display(), "verbosity", 5)
     host = make_host()
-    result = run_action(action, args, host)
+    result = run_action(action, args, host, become=BECOME.get(action))
     for call in host.calls:
         # secrets only ever travel in sensitive_parameters, never in the JSON parameters
         assert all(secret not in json.dumps(call["params"]) for secret in SECRETS)

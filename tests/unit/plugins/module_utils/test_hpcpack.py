@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _hpcpack as hp
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _hpcpack_specs as specs
 
 BOOT = {"Number": 0, "IsBoot": True, "IsSystem": True, "PartitionStyle": "MBR", "DriveLetters": ["C"]}
 
@@ -385,3 +389,192 @@ def test_computenode_scale_in_carries_the_running_tasks():
         dict(COMPUTE_OPTIONS, state="absent", drain_timeout=60, force_after_timeout=False), probe
     )
     assert plan.changes[0]["running_tasks"] == 3 and plan.changes[0]["action"] == "drain_and_remove"
+
+
+# ------------------------------------------------------------- HPC Pack 2016 and 2019 (setup file version 5 and 6)
+
+SIGNATURES = json.loads((Path(__file__).resolve().parents[2] / "fixtures" / "cmdlets" / "signatures.json").read_text())[
+    "setup_exe"
+]
+
+
+def test_the_versions_are_the_same_in_the_specs_and_the_planner():
+    assert specs.HPCPACK_VERSIONS == hp.HPCPACK_VERSIONS
+    assert specs.HEADNODE["argument_spec"]["hpcpack_version"]["choices"] == list(hp.HPCPACK_VERSIONS)
+    assert sorted(hp.SETUP_MAJOR_VERSIONS.values()) == sorted(hp.HPCPACK_VERSIONS)
+
+
+@pytest.mark.parametrize(("version", "extra"), [("2016", ()), ("2019", ("HPCHAStorage", "HPCHAWitness"))])
+def test_hpc_databases_per_version(version, extra):
+    assert hp.hpc_databases(version) == hp.HPC_DATABASES + extra
+    assert [d["name"] for d in hp.normalise_databases(None, version)] == list(hp.HPC_DATABASES + extra)
+
+
+def test_unknown_version_is_refused_naming_the_supported_ones():
+    with pytest.raises(hp.HpcPlanError, match=r"HPC Pack version 2012 is not supported \(2016, 2019\)"):
+        hp.hpc_databases("2012")
+
+
+@pytest.mark.parametrize(("version", "source"), [("2016", "hpcpack-template-2016"), ("2019", "cyclecloud-hpcpack")])
+def test_connection_strings_are_the_ones_microsofts_scripts_pass(version, source):
+    """2016: the five of Microsoft's 2016 template; 2019: the seven Microsoft's script passes for FileMajorPart 6."""
+    flags = [switch.lower() for switch, _key in hp.connection_string_switches(version)]
+    assert flags == [f.lower() for f in SIGNATURES["headnode_remote_database_flags"][source]]
+    catalogs = [hp.DEFAULT_CATALOGS[key] for _switch, key in hp.connection_string_switches(version)]
+    assert catalogs == list(hp.hpc_databases(version))
+
+
+@pytest.mark.parametrize(
+    ("version", "path"),
+    [
+        ("2016", "C:\\Program Files\\Microsoft HPC Pack 2016\\Data\\InstallShare\\Certificates"),
+        ("2019", "C:\\Program Files\\Microsoft HPC Pack 2019\\Data\\InstallShare\\Certificates"),
+    ],
+)
+def test_install_share_per_version(version, path):
+    assert hp.install_share_certificates(version) == path
+
+
+@pytest.mark.parametrize(
+    ("version", "setup", "error"),
+    [
+        ("2016", {"FileMajorPart": 5, "FileVersion": "5.3.6435.0"}, None),
+        ("2019", {"FileMajorPart": 6, "FileVersion": "6.0.7150.0"}, None),
+        ("2016", None, None),
+        (
+            "2016",
+            {"FileMajorPart": 6, "FileVersion": "6.0.7150.0"},
+            r"is HPC Pack 2019 \(file version 6.0.7150.0\) "
+            r"but hpcpack_version is 2016 \(the headnode role's headnode_hpcpack_version",
+        ),
+        ("2019", {"FileMajorPart": 5, "FileVersion": "5.3.6435.0"}, r"is HPC Pack 2016 .* set it to 2016"),
+        (
+            "2016",
+            {"FileMajorPart": 4, "FileVersion": "4.5.5079.0"},
+            r"file version 4.5.5079.0, which is not HPC Pack "
+            r"2016 or 2019 \(file version 5.x or 6.x\)",
+        ),
+    ],
+)
+def test_check_setup_version(version, setup, error):
+    if error is None:
+        hp.check_setup_version("C:\\HPCPack\\Setup\\setup.exe", version, setup)
+    else:
+        with pytest.raises(hp.HpcPlanError, match=error):
+            hp.check_setup_version("C:\\HPCPack\\Setup\\setup.exe", version, setup)
+
+
+# ------------------------------------------------------ the account setup and Set-HpcJobCredential run as
+
+
+def who(name, admin=True, system=False):
+    return {"Name": name, "IsAdministrator": admin, "IsSystem": system, "ComputerName": "EC2AMAZ-HN01"}
+
+
+@pytest.mark.parametrize(
+    ("identity", "kind"),
+    [
+        (who("HPC\\hpcservice"), "domain"),
+        (who("EC2AMAZ-HN01\\Administrator"), "local"),
+        (who("ec2amaz-hn01\\Administrator"), "local"),
+        (who("NT AUTHORITY\\SYSTEM", system=True), "system"),
+        (who("NT AUTHORITY\\NETWORK SERVICE"), "local"),
+        (who("BUILTIN\\Administrators"), "local"),
+        (who("Administrator"), "local"),
+        (None, None),
+        ({}, None),
+    ],
+)
+def test_account_kind(identity, kind):
+    assert hp.account_kind(identity) == kind
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("HPC\\hpcservice", "hpc\\HPCSERVICE", True),
+        ("HPC\\hpcservice", "hpcservice@hpc.example.com", True),
+        ("HPC\\hpcservice", "CORP\\hpcservice", False),
+        ("HPC\\hpcservice", "HPC\\other", False),
+        (None, "HPC\\hpcservice", False),
+    ],
+)
+def test_same_account(a, b, same):
+    assert hp.same_account(a, b) is same
+
+
+@pytest.mark.parametrize(
+    ("identity", "why"),
+    [
+        (who("EC2AMAZ-HN01\\Administrator"), "a local account"),
+        (who("NT AUTHORITY\\SYSTEM", system=True), "the local SYSTEM account"),
+        (who("HPC\\hpcuser", admin=False), "a domain account without local administrator rights"),
+    ],
+)
+def test_setup_refuses_anything_but_a_domain_admin_naming_the_role_variable(identity, why):
+    probe = {"setup_exists": True, "service": None, "identity": identity}
+    options = {"install": {"setup_path": "C:\\setup.exe", "cluster_name": "hn"}}
+    with pytest.raises(hp.HpcPlanError) as caught:
+        hp.plan_headnode(options, probe)
+    message = str(caught.value)
+    assert "HPC Pack head node setup must run as a domain account that is a local administrator" in message
+    assert identity["Name"] in message and why in message
+    assert "become_method: ansible.builtin.runas" in message and "headnode_service_account" in message
+
+
+def test_setup_as_a_domain_admin_is_planned_with_the_version():
+    probe = {"setup_exists": True, "service": None, "identity": who("HPC\\hpcservice")}
+    options = {"hpcpack_version": "2019", "install": {"setup_path": "C:\\setup.exe", "cluster_name": "hn"}}
+    plan = hp.plan_headnode(options, probe)
+    assert plan.changes == [
+        {
+            "step": "install",
+            "object": "hn",
+            "action": "install_headnode",
+            "setup_path": "C:\\setup.exe",
+            "hpcpack_version": "2019",
+        }
+    ]
+
+
+def test_an_installed_head_node_needs_no_particular_account():
+    probe = {"setup_exists": False, "service": {"Name": "HpcScheduler"}, "identity": who("EC2AMAZ-HN01\\Administrator")}
+    plan = hp.plan_headnode({"install": {"setup_path": "C:\\setup.exe", "cluster_name": "hn"}}, probe)
+    assert plan.changes == []
+
+
+JOB = {"job_credential": {"username": "HPC\\hpcservice", "password": "x", "update_password": "on_create"}}
+
+
+def cluster_probe(identity, **job):
+    return {"installed": True, "identity": identity, "job_credential": job}
+
+
+@pytest.mark.parametrize(
+    ("job", "identity", "planned"),
+    [
+        # Set by the service account itself: nothing to do, whoever runs the task now.
+        ({"UserName": "HPC\\hpcservice", "CachedBy": "HPC\\hpcservice"}, who("HPC\\hpcservice"), False),
+        ({"UserName": "HPC\\hpcservice", "CachedBy": "HPC\\hpcservice"}, who("EC2AMAZ-HN01\\Administrator"), False),
+        # Set before by another account (the connection user): its cache, not the service account's - set again.
+        ({"UserName": "HPC\\hpcservice", "CachedBy": "EC2AMAZ-HN01\\Administrator"}, who("HPC\\hpcservice"), True),
+        ({"UserName": "HPC\\hpcservice"}, who("HPC\\hpcservice"), True),
+        ({"UserName": None}, who("HPC\\hpcservice"), True),
+    ],
+)
+def test_job_credential_is_set_by_its_own_account(job, identity, planned):
+    plan = hp.plan_cluster(JOB, cluster_probe(identity, **job))
+    assert bool(plan.steps("job_credential")) is planned
+    if planned:
+        assert plan.after["job_credential_cached_by"] == "HPC\\hpcservice"
+
+
+@pytest.mark.parametrize(
+    "identity", [who("EC2AMAZ-HN01\\Administrator"), who("HPC\\joiner"), who("NT AUTHORITY\\SYSTEM", system=True)]
+)
+def test_job_credential_set_as_another_account_is_refused_naming_the_variable(identity):
+    with pytest.raises(hp.HpcPlanError) as caught:
+        hp.plan_cluster(JOB, cluster_probe(identity, UserName=None))
+    message = str(caught.value)
+    assert "stores the credential in the cache of the user who runs it" in message and identity["Name"] in message
+    assert "become_user HPC\\hpcservice" in message and "headnode_service_account" in message
