@@ -248,8 +248,10 @@ def pick_data_disk(volume, disks):
     if volume.get("ebs_volume_id"):
         serial = volume["ebs_volume_id"].replace("-", "").lower()
         for disk in disks:
-            if str(disk.get("SerialNumber") or "").replace("-", "").strip().lower().startswith(serial):
-                return disk
+            # SerialNumber on current Windows; AdapterSerialNumber on Windows Server 2016 (AWS's NVMe docs)
+            for key in ("SerialNumber", "AdapterSerialNumber"):
+                if str(disk.get(key) or "").replace("-", "").strip().lower().startswith(serial):
+                    return disk
         raise HpcPlanError(
             "Data volume %s: no disk with the serial number of EBS volume %s (is it attached?)"
             % (letter, volume["ebs_volume_id"])

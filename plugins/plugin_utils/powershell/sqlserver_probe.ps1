@@ -13,6 +13,9 @@ function Invoke-HpcScript {
                 Number = $disk.Number
                 FriendlyName = $disk.FriendlyName
                 SerialNumber = $disk.SerialNumber
+                # Windows Server 2016 reports an EBS NVMe volume's id here rather than in SerialNumber
+                # (AWS, Amazon EC2 User Guide for Windows, "Amazon EBS and NVMe", 2018 edition).
+                AdapterSerialNumber = $disk.AdapterSerialNumber
                 PartitionStyle = [string]$disk.PartitionStyle
                 OperationalStatus = [string]$disk.OperationalStatus
                 IsOffline = $disk.IsOffline

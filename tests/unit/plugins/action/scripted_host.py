@@ -77,6 +77,7 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "hpcpack"
 def fixture(name: str) -> dict:
     data = json.loads((FIXTURES / f"{name}.json").read_text())
     data.pop("_comment", None)
+    data.pop("_sources", None)  # where each key comes from (tests/unit/test_fixture_sources.py)
     return data
 
 

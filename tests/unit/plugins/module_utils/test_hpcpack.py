@@ -47,6 +47,12 @@ def test_duplicate_database_is_refused():
     [
         ({"drive_letter": "D", "disk_number": 2}, [BOOT, disk(1), disk(2)], 2),
         ({"drive_letter": "D", "ebs_volume_id": "vol-0abc1"}, [BOOT, disk(1), disk(2)], 1),
+        # Windows Server 2016: the volume id in AdapterSerialNumber, SerialNumber another value
+        (
+            {"drive_letter": "D", "ebs_volume_id": "vol-0abc2"},
+            [BOOT, disk(1), disk(2, SerialNumber="AWS1234", AdapterSerialNumber="vol0abc2")],
+            2,
+        ),
         ({"drive_letter": "D"}, [BOOT, disk(3)], 3),
         ({"drive_letter": "D"}, [BOOT, disk(1), disk(2, DriveLetters=["D"])], 2),
     ],
