@@ -85,6 +85,13 @@ def test_empty_tier_group_after_refresh_stops_the_run(tmp_path, run_playbook, la
     # stopped right there: no readiness gate ran on no host, the next tier was not started
     assert "Head node tier" not in out
     assert _asgs(lab_env, name) == [f"hpc-{name}-sqlserver"]
+    # aws_foundation_ssm_endpoints defaults to false: the shared layer made no interface endpoint and no group
+    ec2 = _client(lab_env, "ec2")
+    [vpc] = ec2.describe_vpcs(Filters=[{"Name": "tag:hpc:cluster", "Values": [name]}])["Vpcs"]
+    endpoints = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["VpcEndpoints"]
+    assert [e for e in endpoints if e["VpcEndpointType"] == "Interface"] == []
+    groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [f"hpc-{name}-endpoints"]}])
+    assert groups["SecurityGroups"] == []
 
 
 def test_foreign_instance_in_a_tier_group_stops_the_run(tmp_path, run_playbook, lab_env, gate_cluster):

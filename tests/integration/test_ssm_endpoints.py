@@ -1,20 +1,21 @@
 """aws_foundation_ssm_endpoints against the AWS endpoint of the run (AWS_ENDPOINT_URL, see
 tests/conftest.py), each scenario with a cluster name and secrets prefix of its own.
 
-- Created VPC, through playbooks/site.yml: the interface endpoints of ssm, ssmmessages and
-  ec2messages exist in the cluster subnets behind the group hpc-<cluster>-endpoints, which admits
-  TCP 443 from the VPC's CIDR and nothing else; a rerun and a check-mode run change nothing;
-  playbooks/teardown.yml removes the endpoints and the group, and a second teardown changes nothing.
-  A check-mode run on an empty account creates nothing.
-- The default (false) creates neither endpoints nor the group.
+- Created VPC, through the shared layer of playbooks/site.yml (role aws_foundation): the interface
+  endpoints of ssm, ssmmessages and ec2messages exist in the cluster subnets behind the group
+  hpc-<cluster>-endpoints, which admits TCP 443 from the VPC's CIDR and nothing else; a rerun and a
+  check-mode run change nothing; playbooks/teardown.yml removes the endpoints and the group, and a
+  second teardown changes nothing. A check-mode run on an empty account creates nothing.
+- The default (false) creates neither endpoints nor the group: tests/integration/test_site_gates.py checks
+  it on its cluster, which runs the shared layer anyway.
 - Existing subnets (aws_foundation_create_vpc=false): a VPC without enableDnsHostnames is refused,
   naming the variable, before any change; then the endpoints go into the first subnet of each zone,
   the group admits every CIDR of the VPC, an endpoint the VPC already had is used as it is and
   survives the teardown, which keeps the VPC and subnets. A deleted endpoint that AWS still lists
   stops the next run with a message naming the variable instead of being taken for the endpoint.
 
-The check-mode runs use a playbook with only the shared layer: on an empty account site.yml's
-check mode does not get past the first tier (the tier's instances do not exist yet).
+Every run uses a playbook with only the shared layer (the endpoints are its concern, and the tiers
+would only add minutes; tests/integration/test_site.py runs the whole site).
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def _ingress(group):
     return rules
 
 
-# --- the created VPC, through site.yml ------------------------------------------------------------
+# --- the created VPC, through the shared layer ------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +134,7 @@ def test_check_mode_on_an_empty_account_creates_nothing(run_playbook, cluster, l
 
 
 def test_site_creates_the_endpoints(run_playbook, cluster, lab_env):
-    _assert_ok(run_playbook("site.yml", "-i", cluster["inventory"]))
+    _assert_ok(run_playbook(cluster["foundation"], "-i", cluster["inventory"]))
     ec2 = _ec2(lab_env)
     [vpc] = _vpcs(ec2, cluster["name"])
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]
@@ -160,7 +161,7 @@ def test_site_creates_the_endpoints(run_playbook, cluster, lab_env):
 
 
 def test_rerun_and_check_mode_change_nothing(run_playbook, cluster, lab_env):
-    again = run_playbook("site.yml", "-i", cluster["inventory"])
+    again = run_playbook(cluster["foundation"], "-i", cluster["inventory"])
     _assert_ok(again)
     assert _changed(again) == {}
     check = run_playbook(cluster["foundation"], "-i", cluster["inventory"], "--check")
@@ -182,22 +183,6 @@ def test_teardown_removes_the_endpoints_and_their_group(run_playbook, cluster, l
     second = run_playbook(*args)
     _assert_ok(second)
     assert _changed(second) == {}
-
-
-# --- the default --------------------------------------------------------------------------------------
-
-
-def test_default_creates_no_endpoint(tmp_path, run_playbook, lab_env):
-    plain = _inventory(tmp_path, f"en{uuid.uuid4().hex[:8]}")
-    ec2 = _ec2(lab_env)
-    try:
-        _assert_ok(run_playbook(plain["foundation"], "-i", plain["inventory"]))
-        [vpc] = _vpcs(ec2, plain["name"])
-        assert _endpoints(ec2, vpc["VpcId"], live_only=False) == []
-        assert _endpoint_group(ec2, plain["name"], vpc["VpcId"]) == []
-    finally:
-        _assert_ok(run_playbook("playbooks/teardown.yml", "-i", plain["inventory"], "-e", TEARDOWN_ALL))
-    assert _vpcs(ec2, plain["name"]) == []
 
 
 # --- existing subnets -------------------------------------------------------------------------------
