@@ -92,7 +92,7 @@ unit: setup-dev
 	$(BIN)/pytest -q tests/unit
 
 integration: setup-test lab-up
-	$(LAB_ENV) pytest -q tests/integration
+	$(LAB_ENV) pytest -q --durations=12 tests/integration
 
 molecule: setup-test lab-up
 	$(LAB_ENV) molecule test -s lab

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +64,40 @@ def ansible_env(lab_env) -> dict[str, str]:
     env["ANSIBLE_NOCOLOR"] = "1"
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def lab_client(lab_env, service):
+    """A boto3 client of the lab's endpoint, with the lab's credentials and region."""
+    import boto3
+
+    session = boto3.session.Session(
+        aws_access_key_id=lab_env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=lab_env["AWS_SECRET_ACCESS_KEY"],
+        region_name=lab_env.get("AWS_REGION") or "us-east-1",
+    )
+    return session.client(service, endpoint_url=lab_env["AWS_ENDPOINT_URL"])
+
+
+def cluster_inventory(directory: Path, name: str, source: str | None = None, extra: str = "") -> Path:
+    """A copy of inventories/lab for a cluster of a test's own, in ``directory``.
+
+    The lab's group variables go to group_vars/all/lab.yml; group_vars/all/zz_test.yml names the cluster,
+    a secrets prefix of its own (so SSM parameters never mix with another cluster's) and the summary file
+    (``directory``/summary.txt), then ``extra`` YAML lines. The hpc_ec2 source lists the lab region and this
+    cluster, or what ``source`` says (the file's lines after ``plugin:``).
+    """
+    directory = Path(directory)
+    shutil.copytree(ROOT / "inventories" / "lab" / "group_vars", directory / "group_vars")
+    (directory / "group_vars" / "all").mkdir()
+    (directory / "group_vars" / "all.yml").rename(directory / "group_vars" / "all" / "lab.yml")
+    if source is None:
+        source = f"regions: [us-east-1]\ncluster: {name}\n"
+    (directory / "hpc_ec2.yml").write_text("---\nplugin: hpcops.aws_hpc.hpc_ec2\n" + source)
+    (directory / "group_vars" / "all" / "zz_test.yml").write_text(
+        f"---\nhpc_cluster_name: {name}\naws_foundation_secrets_prefix: /hpc/{name}\n"
+        f"hpc_summary_file: {directory}/summary.txt\n" + extra
+    )
+    return directory
 
 
 def cluster_instances(ec2, cluster):

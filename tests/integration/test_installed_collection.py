@@ -12,15 +12,13 @@ Ansible looks by default, `ansible-playbook site.yml` from the clone.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
-import boto3
 import pytest
-from conftest import ROOT, play_recap
+from conftest import ROOT, cluster_inventory, lab_client, play_recap
 
 RUNTIME = ROOT / "requirements" / "runtime.txt"
 # what the runtime venv must not have: the lab's and the tests' packages
@@ -83,17 +81,8 @@ def user_side(tmp_path_factory):
 def user_inventory(user_side):
     """The lab's variables for a cluster of this test's own, in a folder outside the checkout."""
     name = f"iu{uuid.uuid4().hex[:8]}"
-    inventory = user_side["top"] / f"inventory-{name}"
-    shutil.copytree(ROOT / "inventories" / "lab" / "group_vars", inventory / "group_vars")
-    (inventory / "group_vars" / "all").mkdir()
-    (inventory / "group_vars" / "all.yml").rename(inventory / "group_vars" / "all" / "lab.yml")
-    (inventory / "hpc_ec2.yml").write_text(
-        f"---\nplugin: hpcops.aws_hpc.hpc_ec2\nregions: [us-east-1]\ncluster: {name}\n"
-    )
+    inventory = cluster_inventory(user_side["top"] / f"inventory-{name}", name)
     summary = inventory / "summary.txt"
-    (inventory / "group_vars" / "all" / "zz_user.yml").write_text(
-        f"---\nhpc_cluster_name: {name}\naws_foundation_secrets_prefix: /hpc/{name}\nhpc_summary_file: {summary}\n"
-    )
     return {"name": name, "path": inventory, "summary": summary}
 
 
@@ -104,12 +93,7 @@ def _playbook(user_side, lab_env, *args, cwd=None):
 
 
 def _client(lab_env, service):
-    session = boto3.session.Session(
-        aws_access_key_id=lab_env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=lab_env["AWS_SECRET_ACCESS_KEY"],
-        region_name=lab_env["AWS_REGION"],
-    )
-    return session.client(service, endpoint_url=lab_env["AWS_ENDPOINT_URL"])
+    return lab_client(lab_env, service)
 
 
 def test_installed_collection_runs_site_from_outside_the_checkout(user_side, user_inventory, lab_env):

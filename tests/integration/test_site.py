@@ -8,12 +8,10 @@ versions across runs, and that a refused input leaves the account untouched.
 
 from __future__ import annotations
 
-import shutil
 import uuid
 
-import boto3
 import pytest
-from conftest import ROOT, play_recap
+from conftest import cluster_inventory, lab_client, play_recap
 
 SECRET_NAMES = (
     "/service-account/username",
@@ -28,42 +26,17 @@ SECRET_NAMES = (
 def cluster(tmp_path_factory, lab_env):
     """A cluster of its own: an inventory copy whose hpc_ec2 source and variables name it."""
     name = f"it{uuid.uuid4().hex[:8]}"
-    inventory = tmp_path_factory.mktemp("inventory")
-    shutil.copytree(ROOT / "inventories" / "lab" / "group_vars", inventory / "group_vars")
-    # group_vars/all becomes a directory: the lab's variables, then this cluster's.
-    (inventory / "group_vars" / "all").mkdir()
-    (inventory / "group_vars" / "all.yml").rename(inventory / "group_vars" / "all" / "lab.yml")
-    (inventory / "hpc_ec2.yml").write_text(
-        f"---\nplugin: hpcops.aws_hpc.hpc_ec2\nregions: [us-east-1]\ncluster: {name}\n"
-    )
-    (inventory / "group_vars" / "all" / "zz_test.yml").write_text(
-        "---\n"
-        f"hpc_cluster_name: {name}\n"
-        f"aws_foundation_secrets_prefix: /hpc/{name}\n"
-        f"hpc_summary_file: {inventory}/summary.txt\n"
-    )
+    inventory = cluster_inventory(tmp_path_factory.mktemp("inventory"), name)
     return {"name": name, "inventory": str(inventory), "prefix": f"/hpc/{name}"}
 
 
-def _session(lab_env):
-    return boto3.session.Session(
-        aws_access_key_id=lab_env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=lab_env["AWS_SECRET_ACCESS_KEY"],
-        region_name=lab_env["AWS_REGION"],
-    )
-
-
-def _client(lab_env, service):
-    return _session(lab_env).client(service, endpoint_url=lab_env["AWS_ENDPOINT_URL"])
-
-
 def _vpcs(lab_env, name):
-    ec2 = _client(lab_env, "ec2")
+    ec2 = lab_client(lab_env, "ec2")
     return ec2.describe_vpcs(Filters=[{"Name": "tag:hpc:cluster", "Values": [name]}])["Vpcs"]
 
 
 def _secrets(lab_env, prefix):
-    ssm = _client(lab_env, "ssm")
+    ssm = lab_client(lab_env, "ssm")
     found = {}
     for name in SECRET_NAMES:
         param = ssm.get_parameter(Name=prefix + name, WithDecryption=True)["Parameter"]
@@ -107,7 +80,7 @@ def test_site_prints_no_secret_and_never_rotates(run_playbook, cluster, lab_env)
     assert _secrets(lab_env, cluster["prefix"]) == secrets, "a rerun changed a secret"
 
     # autogrow shrinks the compute group; a later site.yml keeps the desired capacity it set
-    asg = _client(lab_env, "autoscaling")
+    asg = lab_client(lab_env, "autoscaling")
     group = f"hpc-{cluster['name']}-computenode"
     asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=1, HonorCooldown=False)
     third = run_playbook("site.yml", "-i", cluster["inventory"])
@@ -117,15 +90,20 @@ def test_site_prints_no_secret_and_never_rotates(run_playbook, cluster, lab_env)
 
 
 def test_teardown_removes_everything_twice(run_playbook, cluster, lab_env):
-    args = ("playbooks/teardown.yml", "-i", cluster["inventory"], "-e",
-            '{"teardown_delete_bucket": true, "teardown_delete_secrets": true}')
+    args = (
+        "playbooks/teardown.yml",
+        "-i",
+        cluster["inventory"],
+        "-e",
+        '{"teardown_delete_bucket": true, "teardown_delete_secrets": true}',
+    )
     first = run_playbook(*args)
     assert first.returncode == 0, first.stdout[-5000:]
     assert _vpcs(lab_env, cluster["name"]) == []
-    ssm = _client(lab_env, "ssm")
+    ssm = lab_client(lab_env, "ssm")
     names = [cluster["prefix"] + n for n in SECRET_NAMES]
     assert ssm.get_parameters(Names=names)["Parameters"] == []
-    autoscaling = _client(lab_env, "autoscaling")
+    autoscaling = lab_client(lab_env, "autoscaling")
     groups = autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]
     assert [g["AutoScalingGroupName"] for g in groups if cluster["name"] in g["AutoScalingGroupName"]] == []
 

@@ -11,34 +11,19 @@
 
 from __future__ import annotations
 
-import shutil
 import uuid
 
-import boto3
 import pytest
-from conftest import ROOT
+from conftest import cluster_inventory, lab_client
 
 
 def _client(lab_env, service):
-    session = boto3.session.Session(
-        aws_access_key_id=lab_env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=lab_env["AWS_SECRET_ACCESS_KEY"],
-        region_name=lab_env["AWS_REGION"],
-    )
-    return session.client(service, endpoint_url=lab_env["AWS_ENDPOINT_URL"])
+    return lab_client(lab_env, service)
 
 
 def _inventory(tmp_path, name, source):
     """The lab's variables for cluster ``name``, with the given hpc_ec2 source file text."""
-    inventory = tmp_path / f"inventory-{uuid.uuid4().hex[:6]}"
-    shutil.copytree(ROOT / "inventories" / "lab" / "group_vars", inventory / "group_vars")
-    (inventory / "group_vars" / "all").mkdir()
-    (inventory / "group_vars" / "all.yml").rename(inventory / "group_vars" / "all" / "lab.yml")
-    (inventory / "group_vars" / "all" / "zz_test.yml").write_text(
-        f"---\nhpc_cluster_name: {name}\naws_foundation_secrets_prefix: /hpc/{name}\n"
-        f"hpc_summary_file: {inventory}/summary.txt\n"
-    )
-    (inventory / "hpc_ec2.yml").write_text("---\nplugin: hpcops.aws_hpc.hpc_ec2\n" + source)
+    inventory = cluster_inventory(tmp_path / f"inventory-{uuid.uuid4().hex[:6]}", name, source=source)
     return str(inventory)
 
 

@@ -20,12 +20,10 @@ would only add minutes; tests/integration/test_site.py runs the whole site).
 
 from __future__ import annotations
 
-import shutil
 import uuid
 
-import boto3
 import pytest
-from conftest import ROOT, play_recap
+from conftest import cluster_inventory, lab_client, play_recap
 
 REGION = "us-east-1"
 SERVICES = {f"com.amazonaws.{REGION}.{name}" for name in ("ssm", "ssmmessages", "ec2messages")}
@@ -46,28 +44,12 @@ FOUNDATION_PLAYBOOK = """---
 
 
 def _ec2(lab_env):
-    session = boto3.session.Session(
-        aws_access_key_id=lab_env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=lab_env["AWS_SECRET_ACCESS_KEY"],
-        region_name=lab_env.get("AWS_REGION", REGION),
-    )
-    return session.client("ec2", endpoint_url=lab_env["AWS_ENDPOINT_URL"])
+    return lab_client(lab_env, "ec2")
 
 
 def _inventory(directory, name, extra=""):
     """An inventory copy of the lab's whose hpc_ec2 source, cluster name and secrets prefix are `name`."""
-    shutil.copytree(ROOT / "inventories" / "lab" / "group_vars", directory / "group_vars")
-    (directory / "group_vars" / "all").mkdir()
-    (directory / "group_vars" / "all.yml").rename(directory / "group_vars" / "all" / "lab.yml")
-    (directory / "hpc_ec2.yml").write_text(
-        f"---\nplugin: hpcops.aws_hpc.hpc_ec2\nregions: [{REGION}]\ncluster: {name}\n"
-    )
-    (directory / "group_vars" / "all" / "zz_test.yml").write_text(
-        "---\n"
-        f"hpc_cluster_name: {name}\n"
-        f"aws_foundation_secrets_prefix: /hpc/{name}\n"
-        f"hpc_summary_file: {directory}/summary.txt\n" + extra
-    )
+    cluster_inventory(directory, name, source=f"regions: [{REGION}]\ncluster: {name}\n", extra=extra)
     (directory / "foundation.yml").write_text(FOUNDATION_PLAYBOOK)
     return {"name": name, "inventory": str(directory), "foundation": str(directory / "foundation.yml")}
 

@@ -19,12 +19,10 @@ tests/conftest.py), each run from the checkout with a cluster name of its own.
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 
-import boto3
 import pytest
-from conftest import ROOT, play_recap
+from conftest import ROOT, cluster_inventory, lab_client, play_recap
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils._bake import (
     CLUSTER_TAG,
@@ -45,27 +43,12 @@ SOURCE_AMI_NAME = "amzn2-ami-ecs-gpu-hvm-*-x86_64-ebs"
 def cluster(tmp_path_factory, lab_env):
     """A cluster of its own: an inventory copy whose hpc_ec2 source and variables name it."""
     name = f"td{uuid.uuid4().hex[:8]}"
-    inventory = tmp_path_factory.mktemp("inventory")
-    shutil.copytree(ROOT / "inventories" / "lab" / "group_vars", inventory / "group_vars")
-    (inventory / "group_vars" / "all").mkdir()
-    (inventory / "group_vars" / "all.yml").rename(inventory / "group_vars" / "all" / "lab.yml")
-    (inventory / "hpc_ec2.yml").write_text(
-        f"---\nplugin: hpcops.aws_hpc.hpc_ec2\nregions: [us-east-1]\ncluster: {name}\n"
-    )
-    (inventory / "group_vars" / "all" / "zz_test.yml").write_text(
-        f"---\nhpc_cluster_name: {name}\naws_foundation_secrets_prefix: /hpc/{name}\n"
-    )
+    inventory = cluster_inventory(tmp_path_factory.mktemp("inventory"), name)
     return {"name": name, "other": f"to{uuid.uuid4().hex[:8]}", "inventory": str(inventory), "env": lab_env}
 
 
 def _client(cluster, service):
-    lab_env = cluster["env"]
-    session = boto3.session.Session(
-        aws_access_key_id=lab_env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=lab_env["AWS_SECRET_ACCESS_KEY"],
-        region_name=lab_env["AWS_REGION"],
-    )
-    return session.client(service, endpoint_url=lab_env["AWS_ENDPOINT_URL"])
+    return lab_client(cluster["env"], service)
 
 
 def _snapshots_of(image):
@@ -85,8 +68,14 @@ def _bake_like(ec2, image, role, cluster=None, tagged=True):
     assert snapshots, "moto's CreateImage made no snapshot: the test cannot show the snapshots go"
     if tagged:
         # build.yml's tags, plus what the Packer templates add (Name, hpc:source-ami); AMI and snapshots alike.
-        tags = {IMAGE_TAG: image, ROLE_TAG: role, HASH_TAG: uuid.uuid4().hex * 2, DATE_TAG: "2025-01-31",
-                "Name": name, SOURCE_TAG: source["ImageId"]}
+        tags = {
+            IMAGE_TAG: image,
+            ROLE_TAG: role,
+            HASH_TAG: uuid.uuid4().hex * 2,
+            DATE_TAG: "2025-01-31",
+            "Name": name,
+            SOURCE_TAG: source["ImageId"],
+        }
         if cluster:
             tags[CLUSTER_TAG] = cluster
         ec2.create_tags(Resources=[image_id, *snapshots], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
@@ -216,8 +205,9 @@ def test_bad_switch_stops_before_any_change(run_playbook, cluster, account, extr
 
 def test_default_keeps_images_and_pcluster_off_needs_no_pcluster(run_playbook, cluster, account):
     """teardown_delete_pcluster=false with a cluster present, and no pcluster installed: nothing needs it."""
-    result = _teardown(run_playbook, cluster, "teardown_delete_pcluster=false",
-                       f"parallelcluster_pcluster_path={NO_PCLUSTER}")
+    result = _teardown(
+        run_playbook, cluster, "teardown_delete_pcluster=false", f"parallelcluster_pcluster_path={NO_PCLUSTER}"
+    )
     assert result.returncode == 0, result.stdout[-5000:]
     ec2 = _client(cluster, "ec2")
     every = [i["image_id"] for i in account["images"].values()]
@@ -308,8 +298,14 @@ def test_kms_key_deletion_gets_the_waiting_period(run_playbook, cluster, kms_key
     waiting period reaching amazon.aws.kms_key and that the key would change, and changes nothing.
     """
     result = _teardown(
-        run_playbook, cluster, "teardown_delete_secrets=true", "teardown_delete_kms_key=true",
-        "teardown_kms_pending_days=21", "teardown_delete_pcluster=false", "--check", "-vvv",
+        run_playbook,
+        cluster,
+        "teardown_delete_secrets=true",
+        "teardown_delete_kms_key=true",
+        "teardown_kms_pending_days=21",
+        "teardown_delete_pcluster=false",
+        "--check",
+        "-vvv",
     )
     assert result.returncode == 0, result.stdout[-5000:]
     task = result.stdout.split("Schedule the deletion of the KMS key", 1)[1].split("TASK [", 1)[0]

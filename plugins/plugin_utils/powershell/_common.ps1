@@ -226,3 +226,19 @@ function Invoke-HpcSql {
         $connection.Dispose()
     }
 }
+
+function Get-HpcIdentity {
+    # Who runs this script (the task's become user, else the connection user). Setup must run as a domain
+    # account with an elevated administrator token, and Set-HpcJobCredential stores the credential in the cache
+    # of the user who runs it (Set-HpcJobCredential.md), so the planners check this account.
+    # WindowsIdentity.GetCurrent and WindowsPrincipal.IsInRole(WindowsBuiltInRole.Administrator) are .NET's
+    # documented way to ask.
+    $identity = [System.Security.Principal.WindowsIdentity]::GetCurrent()
+    $principal = [System.Security.Principal.WindowsPrincipal]::new($identity)
+    return [ordered]@{
+        Name = $identity.Name
+        IsSystem = $identity.IsSystem
+        IsAdministrator = $principal.IsInRole([System.Security.Principal.WindowsBuiltInRole]::Administrator)
+        ComputerName = $env:COMPUTERNAME
+    }
+}

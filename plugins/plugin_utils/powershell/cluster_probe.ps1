@@ -6,16 +6,8 @@
 # answers, the way Microsoft's MSFT_xHpcWaitForCluster does after setup (Invoke-HpcRetry, _common.ps1).
 function Invoke-HpcScript {
     $Result.computer_name = $env:COMPUTERNAME
-    # Who runs this script (the task's become user, else the connection user): Set-HpcJobCredential stores the
-    # credential in the cache of the user who runs it (Set-HpcJobCredential.md), so the planner checks this account
-    # against job_credential.username. WindowsIdentity.GetCurrent / WindowsPrincipal.IsInRole are .NET's way to ask.
-    $identity = [System.Security.Principal.WindowsIdentity]::GetCurrent()
-    $Result.identity = [ordered]@{
-        Name = $identity.Name
-        IsSystem = $identity.IsSystem
-        IsAdministrator = ([System.Security.Principal.WindowsPrincipal]::new($identity)).IsInRole([System.Security.Principal.WindowsBuiltInRole]::Administrator)
-        ComputerName = $env:COMPUTERNAME
-    }
+    # Who runs this script: see Get-HpcIdentity in _common.ps1.
+    $Result.identity = Get-HpcIdentity
     $service = Get-Service -Name HpcScheduler -ErrorAction SilentlyContinue
     $Result.installed = [bool]$service
     if (-not $service) {

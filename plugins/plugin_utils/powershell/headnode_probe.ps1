@@ -3,16 +3,8 @@
 # seed 000 checks), whether setup.exe is there and its file version, the copy of the PFX on the install
 # share, and the account this script runs as (setup must run as a domain user with local admin rights).
 function Invoke-HpcScript {
-    # Who runs this script (the task's become user, else the connection user): the planner refuses to run setup
-    # as anything but a domain account with an elevated administrator token. WindowsIdentity.GetCurrent and
-    # WindowsPrincipal.IsInRole(WindowsBuiltInRole.Administrator) are .NET's documented way to ask.
-    $identity = [System.Security.Principal.WindowsIdentity]::GetCurrent()
-    $Result.identity = [ordered]@{
-        Name = $identity.Name
-        IsSystem = $identity.IsSystem
-        IsAdministrator = ([System.Security.Principal.WindowsPrincipal]::new($identity)).IsInRole([System.Security.Principal.WindowsBuiltInRole]::Administrator)
-        ComputerName = $env:COMPUTERNAME
-    }
+    # Who runs this script: see Get-HpcIdentity in _common.ps1.
+    $Result.identity = Get-HpcIdentity
     $password = Get-HpcSecret -Name 'certificate_password'
     $certificate = [ordered]@{ pfx = (Get-HpcPfxInfo -Path $Params.certificate.pfx_path -Password $password) }
     if ($Params.certificate.source -eq 'pfx') {
