@@ -633,7 +633,34 @@ def plan_certificate(plan, cert, state):
         if not usable or str(pfx.get("Thumbprint") or "").upper() != str(src.get("Thumbprint") or "").upper():
             plan.add("certificate", cert["pfx_path"], "copy", src=cert["src"])
             after.update(thumbprint=src.get("Thumbprint"), subject=src.get("Subject"))
+    plan_certificate_store(plan, cert, state, before, after)
     plan.after["certificate"] = after
+
+
+def plan_certificate_store(plan, cert, state, before, after):
+    """The communication certificate in Cert:\\LocalMachine\\My with its private key, where HPC Pack setup takes it
+    from by thumbprint (-SSLThumbprint), as Microsoft's install scripts do: Azure/cyclecloud-hpcpack
+    specs/default/chef/site-cookbooks/hpcpack/files/InstallHPCHeadNode.ps1 @ 0d56be5b7cc1771931dfc108f7007f4ffa0b407d
+    imports a PFX with Import-PfxCertificate -CertStoreLocation Cert:\\LocalMachine\\My -Exportable, and
+    Azure/hpcpack-template MSFT_xHpcHeadNodeInstall.psm1 @ 0e5bb8dc5071011d2b1182cd52229b526bc2bb73 requires
+    Cert:\\LocalMachine\\My\\<thumbprint> before it passes -SSLThumbprint:<thumbprint>.
+
+    A self-signed certificate is made in that store and a CA-issued one (source thumbprint) is exported from it, so
+    only a copied PFX, or a PFX whose certificate is not (or no longer) in the store, is imported."""
+    stored = state.get("in_my_store") or {}
+    planned = plan.steps("certificate")
+    in_store = bool(stored.get("Found")) and bool(stored.get("HasPrivateKey"))
+    before["in_my_store"] = in_store
+    after["in_my_store"] = True
+    if (planned[0]["action"] == "copy") if planned else not in_store:
+        plan.add("certificate_store", "Cert:\\LocalMachine\\My", "import", pfx_path=cert["pfx_path"])
+
+
+def setup_thumbprint(plan):
+    """The thumbprint head node setup gets (-SSLThumbprint): the certificate's when the plan knows it; None when this
+    run makes a new one, whose thumbprint the apply script reads from the certificate it makes or imports."""
+    thumbprint = (plan.after.get("certificate") or {}).get("thumbprint")
+    return None if not thumbprint or thumbprint == "(new)" else str(thumbprint).replace(" ", "").upper()
 
 
 # ------------------------------------------------------------------------------------ install
@@ -809,6 +836,7 @@ def plan_headnode(options, probe):
             "install_headnode",
             setup_path=install["setup_path"],
             hpcpack_version=version,
+            ssl_thumbprint=setup_thumbprint(plan),
         )
     publish = options.get("publish_certificate")
     if publish and cert:

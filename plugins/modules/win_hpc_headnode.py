@@ -15,6 +15,11 @@ description:
     setup with
     the database connection strings of O(hpcpack_version), and the PFX published to the install share for the compute
     nodes.
+  - Setup takes the certificate by thumbprint from C(Cert:\LocalMachine\My) (C(-SSLThumbprint)), as Microsoft's
+    install scripts do (C(MSFT_xHpcHeadNodeInstall.psm1) in U(https://github.com/Azure/hpcpack-template),
+    C(InstallHPCHeadNode.ps1) in U(https://github.com/Azure/cyclecloud-hpcpack)). A self-signed certificate is
+    made there and one of O(certificate.source=thumbprint) is already there; a copied PFX, or a PFX whose
+    certificate is not in that store with its private key, is imported there first with C(Import-PfxCertificate).
   - Setup runs as the account the task runs as. Microsoft installs the head node as a domain user that is a local
     administrator (C(PsDscRunAsCredential) of its C(InstallPrimaryHeadNode) configuration in
     U(https://github.com/Azure/hpcpack-template)); when setup has to run and the probe finds another account (the local
@@ -26,8 +31,9 @@ description:
     with the
     path of the setup log.
   - Runs on the controller (action plugin) - one read-only PowerShell probe, one apply only when something changes and
-    never in check mode. Passwords travel as a SecureString parameter and never appear in results or logs; they are on
-    setup.exe's command line on the host only, as HPC Pack's unattended setup requires.
+    never in check mode. Passwords travel as a SecureString parameter and never appear in results or logs; the SQL
+    password is on setup.exe's command line on the host only (in the connection strings), as HPC Pack's unattended
+    setup requires.
 author: hpcops developers (@hpcops)
 options:
   certificate:
@@ -51,7 +57,8 @@ options:
         type: str
         default: HPC Pack 2016 Communication
       pfx_path:
-        description: Where the PFX is kept on the head node; setup reads it from there.
+        description: Where the PFX is kept on the head node; it is imported into C(Cert:\LocalMachine\My) from there
+          and published to the install share.
         type: str
         default: C:\ProgramData\installdata\HPCCertificate.pfx
       password:

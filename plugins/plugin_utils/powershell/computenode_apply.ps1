@@ -41,12 +41,30 @@ function Invoke-HpcScript {
                 }
             }
             'install' {
+                # Setup takes the certificate by thumbprint from Cert:\LocalMachine\My, as Microsoft's compute node
+                # script does: Azure/cyclecloud-hpcpack specs/default/chef/site-cookbooks/hpcpack/files/
+                # InstallHPCComputeNode.ps1 @ 6e8693a6352b308e3b8eeff3a28dcfb941d6f7b6 imports the PFX with
+                # Import-PfxCertificate -CertStoreLocation Cert:\LocalMachine\My and passes
+                # "-unattend -Quiet -ComputeNode:<head node> -SSLThumbprint:<thumbprint>".
                 $pfx = Join-Path -Path $Params.certificate_dir -ChildPath $Params.pfx_file
+                try {
+                    $settings = @{
+                        FilePath = $pfx
+                        Password = Get-HpcSecureSecret -Name 'pfx_password'
+                        CertStoreLocation = 'Cert:\LocalMachine\My'
+                    }
+                    $imported = @(Import-PfxCertificate @settings | Where-Object { $_.HasPrivateKey })
+                    if ($imported.Count -eq 0) {
+                        throw 'the PFX holds no certificate with a private key'
+                    }
+                }
+                catch {
+                    Stop-HpcStep -Step 'import into Cert:\LocalMachine\My the certificate' -Object $pfx -Cause $_
+                }
                 $arguments = @(
                     '-unattend',
                     ('-ComputeNode:' + (ConvertTo-HpcArgument -Value $Params.headnode)),
-                    ('-SSLPfxFilePath:' + (ConvertTo-HpcArgument -Value $pfx)),
-                    ('-SSLPfxFilePassword:' + (ConvertTo-HpcArgument -Value (Get-HpcSecret -Name 'pfx_password')))
+                    ('-SSLThumbprint:' + (ConvertTo-HpcArgument -Value $imported[0].Thumbprint))
                 )
                 try {
                     $outcome = Invoke-HpcSetup -SetupPath $change.setup_path -Arguments $arguments -TimeoutSeconds $Params.timeout

@@ -3,7 +3,12 @@
 # setup with the version's connection strings (five for HPC Pack 2016; seven for 2019, which adds
 # -HAStorageDbConStr and -HAWitnessDbConStr as Microsoft's InstallHPCHeadNode.ps1 does for setup major
 # version 6 - the list arrives as data from _hpcpack.connection_string_switches), and the PFX published to
-# the install share.
+# the install share. Setup takes the certificate by thumbprint from Cert:\LocalMachine\My
+# (-SSLThumbprint:<thumbprint>), as Microsoft's scripts do: Azure/cyclecloud-hpcpack
+# specs/default/chef/site-cookbooks/hpcpack/files/InstallHPCHeadNode.ps1 @ 0d56be5b7cc1771931dfc108f7007f4ffa0b407d
+# (Import-PfxCertificate -CertStoreLocation Cert:\LocalMachine\My -Exportable, then -SSLThumbprint:$SSLThumbprint) and
+# Azure/hpcpack-template SharedResources/Src/InstallPrimaryHeadNode/xHpcPack/DSCResources/MSFT_xHpcHeadNodeInstall/
+# MSFT_xHpcHeadNodeInstall.psm1 @ 0e5bb8dc5071011d2b1182cd52229b526bc2bb73.
 function New-HpcConnectionString {
     param ([string]$Catalog)
     $builder = [System.Data.SqlClient.SqlConnectionStringBuilder]::new()
@@ -21,6 +26,8 @@ function New-HpcConnectionString {
 function Invoke-HpcScript {
     Assert-HpcApply
     $pfxPath = $Params.certificate.pfx_path
+    # The certificate setup gets: known to the plan, or the one this run makes or imports.
+    $thumbprint = $null
     foreach ($change in @($Params.changes)) {
         switch ($change.step) {
             'certificate' {
@@ -43,10 +50,12 @@ function Invoke-HpcScript {
                                 NotAfter = (Get-Date).AddYears([int]$change.valid_years)
                             }
                             $cert = New-SelfSignedCertificate @settings
+                            $thumbprint = $cert.Thumbprint
                             Export-PfxCertificate -Cert $cert -FilePath $pfxPath -Password $secure -Force | Out-Null
                         }
                         'export' {
                             $cert = Get-Item -LiteralPath ('Cert:\LocalMachine\My\{0}' -f $change.thumbprint)
+                            $thumbprint = $cert.Thumbprint
                             Export-PfxCertificate -Cert $cert -FilePath $pfxPath -Password $secure -Force | Out-Null
                         }
                         'copy' {
@@ -58,7 +67,33 @@ function Invoke-HpcScript {
                     Stop-HpcStep -Step ('{0} the communication certificate' -f $change.action) -Object $pfxPath -Cause $_
                 }
             }
+            'certificate_store' {
+                try {
+                    $settings = @{
+                        FilePath = $pfxPath
+                        Password = Get-HpcSecureSecret -Name 'certificate_password'
+                        CertStoreLocation = 'Cert:\LocalMachine\My'
+                        Exportable = $true
+                    }
+                    $imported = @(Import-PfxCertificate @settings | Where-Object { $_.HasPrivateKey })
+                    if ($imported.Count -eq 0) {
+                        throw 'the PFX holds no certificate with a private key'
+                    }
+                    $thumbprint = $imported[0].Thumbprint
+                }
+                catch {
+                    Stop-HpcStep -Step 'import into Cert:\LocalMachine\My the certificate' -Object $pfxPath -Cause $_
+                }
+            }
             'install' {
+                if (-not $thumbprint) {
+                    $thumbprint = $change.ssl_thumbprint
+                }
+                $stored = 'Cert:\LocalMachine\My\{0}' -f $thumbprint
+                if (-not $thumbprint -or -not (Test-Path -LiteralPath $stored)) {
+                    # What MSFT_xHpcHeadNodeInstall.psm1 checks before it runs setup.
+                    Stop-HpcStep -Step 'run HPC Pack head node setup with the certificate' -Object $stored -Cause ('it is not in the store; the PFX is {0}' -f $pfxPath)
+                }
                 $arguments = [System.Collections.Generic.List[string]]::new()
                 $arguments.Add('-unattend')
                 $arguments.Add('-HeadNode')
@@ -70,8 +105,7 @@ function Invoke-HpcScript {
                     $arguments.Add('-SkipComponent:' + (ConvertTo-HpcArgument -Value $Params.install.skip_component))
                 }
                 $arguments.Add('-ClusterName:' + (ConvertTo-HpcArgument -Value $Params.install.cluster_name))
-                $arguments.Add('-SSLPfxFilePath:' + (ConvertTo-HpcArgument -Value $pfxPath))
-                $arguments.Add('-SSLPfxFilePassword:' + (ConvertTo-HpcArgument -Value (Get-HpcSecret -Name 'certificate_password')))
+                $arguments.Add('-SSLThumbprint:' + (ConvertTo-HpcArgument -Value $thumbprint))
                 foreach ($switch in @($Params.install.switches)) {
                     $arguments.Add(('-{0}:' -f $switch.name) + (ConvertTo-HpcArgument -Value (New-HpcConnectionString -Catalog $switch.catalog)))
                 }

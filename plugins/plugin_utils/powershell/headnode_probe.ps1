@@ -1,5 +1,5 @@
 # win_hpc_headnode probe (read-only): the communication certificate (PFX file opened with its
-# password, or the certificate store), whether HPC Pack is installed (the HpcScheduler service, as
+# password, the certificate store, and whether the PFX's certificate is in LocalMachine\My), whether HPC Pack is installed (the HpcScheduler service, as
 # seed 000 checks), whether setup.exe is there and its file version, the copy of the PFX on the install
 # share, and the account this script runs as (setup must run as a domain user with local admin rights).
 function Invoke-HpcScript {
@@ -19,6 +19,13 @@ function Invoke-HpcScript {
             Subject = if ($stored) { $stored.Subject } else { $null }
         }
     }
+    # Setup takes the certificate by thumbprint from Cert:\LocalMachine\My (-SSLThumbprint, as Microsoft's
+    # MSFT_xHpcHeadNodeInstall.psm1 and InstallHPCHeadNode.ps1 do): is the PFX's certificate there with its key?
+    $inStore = $null
+    if ($certificate.pfx.Thumbprint) {
+        $inStore = Get-Item -LiteralPath ('Cert:\LocalMachine\My\{0}' -f $certificate.pfx.Thumbprint) -ErrorAction SilentlyContinue
+    }
+    $certificate.in_my_store = [ordered]@{ Found = [bool]$inStore; HasPrivateKey = [bool]($inStore -and $inStore.HasPrivateKey) }
     $Result.certificate = $certificate
     $service = Get-Service -Name HpcScheduler -ErrorAction SilentlyContinue
     $Result.service = if ($service) { [ordered]@{ Name = $service.Name; Status = [string]$service.Status } } else { $null }

@@ -492,11 +492,19 @@ class HeadNodeHost(ScriptedHost):
         self.skip_component = None
         self.setup_switches = None
         self.setup_run_as = None
+        # Cert:\LocalMachine\My: thumbprint -> HasPrivateKey. Empty on a fresh host; a test puts a CA-issued one there.
+        self.my_store = {}
+        # The certificate setup was given (-SSLThumbprint:<thumbprint>).
+        self.setup_ssl_thumbprint = None
 
     def headnode_probe(self, params, secrets):
         assert "certificate_password" in secrets
         out = copy.deepcopy(self.state)
         out["identity"] = dict(self.identity)
+        # Get-Item Cert:\LocalMachine\My\<thumbprint of the PFX> -ErrorAction SilentlyContinue, and its HasPrivateKey.
+        thumbprint = (out["certificate"].get("pfx") or {}).get("Thumbprint")
+        found = bool(thumbprint) and thumbprint in self.my_store
+        out["certificate"]["in_my_store"] = {"Found": found, "HasPrivateKey": found and self.my_store[thumbprint]}
         if out.get("setup_exists"):
             # [System.Diagnostics.FileVersionInfo]::GetVersionInfo(<setup.exe>).FileMajorPart / FileVersion
             out["setup_version"] = {
@@ -505,21 +513,53 @@ class HeadNodeHost(ScriptedHost):
             }
         return out
 
+    def _certificate(self, change):
+        """The certificate step; the thumbprint of a certificate it leaves in Cert:\\LocalMachine\\My, else None."""
+        pfx = {
+            "Exists": True,
+            "Sha256": "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08",
+            "PasswordValid": True,
+            "HasPrivateKey": True,
+            "Subject": "CN=" + str(change.get("common_name")),
+            "Thumbprint": "3A1F0C9E7B6D5A4F3E2D1C0B9A8F7E6D5C4B3A29",
+            "DaysLeft": 1825,
+        }
+        if change["action"] == "export":
+            pfx.update(Thumbprint=change["thumbprint"], Subject=self.state["certificate"]["store"]["Subject"])
+        elif change["action"] == "copy":
+            pfx.update({k: self.state["certificate"]["source_pfx"][k] for k in ("Subject", "Thumbprint")})
+        self.state["certificate"]["pfx"] = pfx
+        if change["action"] == "export":
+            self.my_store[pfx["Thumbprint"]] = True  # exported from Cert:\LocalMachine\My, so it is there
+        if change["action"] == "create_self_signed":
+            # New-SelfSignedCertificate -CertStoreLocation Cert:\LocalMachine\My (New-SelfSignedCertificate.md)
+            self.my_store[pfx["Thumbprint"]] = True
+        # A copied PFX is not in the store until the certificate_store step imports it.
+        return None if change["action"] == "copy" else pfx["Thumbprint"]
+
     def headnode_apply(self, params, secrets):
         result = {"changed": False, "done": []}
+        thumbprint = None  # the certificate this run made, exported or imported
         for change in params["changes"]:
             if change["step"] == "certificate":
-                self.state["certificate"]["pfx"] = {
-                    "Exists": True,
-                    "Sha256": "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08",
-                    "PasswordValid": True,
-                    "HasPrivateKey": True,
-                    "Subject": "CN=" + change["common_name"],
-                    "Thumbprint": "3A1F0C9E7B6D5A4F3E2D1C0B9A8F7E6D5C4B3A29",
-                    "DaysLeft": 1825,
-                }
+                thumbprint = self._certificate(change)
+            elif change["step"] == "certificate_store":
+                # Import-PfxCertificate.md: imports the certificates and private keys of the PFX into the store.
+                pfx = self.state["certificate"]["pfx"]
+                self.my_store[pfx["Thumbprint"]] = pfx["HasPrivateKey"]
+                thumbprint = pfx["Thumbprint"]
             elif change["step"] == "install":
                 assert {"certificate_password", "sql_password"} <= set(secrets)
+                # Microsoft's scripts pass -SSLThumbprint:<thumbprint> of a certificate in Cert:\LocalMachine\My and
+                # refuse to run setup without it (Azure/hpcpack-template MSFT_xHpcHeadNodeInstall.psm1 @ 0e5bb8dc:
+                # "The certificate with thumbprint ... doesn't exist under Cert:\LocalMachine\My").
+                thumbprint = thumbprint or change["ssl_thumbprint"]
+                if not thumbprint or not self.my_store.get(thumbprint):
+                    raise HostError(
+                        f"Failed to run HPC Pack head node setup with the certificate Cert:\\LocalMachine\\My\\"
+                        f"{thumbprint}: it is not in the store with its private key"
+                    )
+                self.setup_ssl_thumbprint = thumbprint
                 if not (self.identity["IsAdministrator"] and self.identity["Name"].startswith(self.NETBIOS_DOMAIN)):
                     raise HostError(
                         f"HPC Pack setup run as {self.identity['Name']}: not a domain user with local admin"

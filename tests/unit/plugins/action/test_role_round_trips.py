@@ -52,6 +52,7 @@ def converged_hosts():
         },
         publish={"Exists": True, "Sha256": "S"},
     )
+    head.my_store["AA"] = True  # converged: setup took the certificate from Cert:\LocalMachine\My
     cluster = ClusterHost(fixture("cluster_installed"))
     cluster.state.update(
         network={"Topology": "Enterprise", "EnterpriseAdapter": "Ethernet"},

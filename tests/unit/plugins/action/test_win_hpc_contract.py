@@ -15,6 +15,7 @@ from scripted_host import (
     ComputeNodeHost,
     DomainHost,
     HeadNodeHost,
+    HostError,
     SqlServerHost,
     fixture,
     run_action,
@@ -305,6 +306,9 @@ def test_headnode_install_success_codes(exit_code, reboot):
     assert result["setup_exit_code"] == exit_code
     assert [c["step"] for c in result["changes"]] == ["certificate", "install", "publish"]
     assert host.state["publish"]["Exists"] is True
+    # New-SelfSignedCertificate made it in Cert:\LocalMachine\My; setup got it by thumbprint (-SSLThumbprint).
+    assert host.setup_ssl_thumbprint == host.state["certificate"]["pfx"]["Thumbprint"]
+    assert host.my_store[host.setup_ssl_thumbprint] is True
     second = run_action(HeadAction, HEAD_ARGS, host, become=AS_SERVICE)
     assert second["changed"] is False and second["round_trips"] == 1
     assert second["reboot_required"] is False
@@ -354,6 +358,58 @@ def test_headnode_ca_issued_certificate_from_the_store():
     result = run_action(HeadAction, args, host, check_mode=True, become=AS_SERVICE)
     cert = [c for c in result["changes"] if c["step"] == "certificate"]
     assert cert[0]["action"] == "export" and cert[0]["thumbprint"] == "ABCD12"
+
+
+def test_headnode_imports_a_copied_ca_issued_pfx_into_the_machine_store_before_setup():
+    state = fixture("headnode_fresh")
+    state["certificate"]["source_pfx"] = {
+        "Exists": True,
+        "PasswordValid": True,
+        "HasPrivateKey": True,
+        "Subject": "CN=headnode.hpc.internal",
+        "Thumbprint": "5E6F",
+        "DaysLeft": 700,
+    }
+    host = HeadNodeHost(state)
+    args = dict(HEAD_ARGS, certificate={"password": CERT_PASSWORD, "source": "pfx", "src": "C:\\ca\\hn.pfx"})
+    result = run_action(HeadAction, args, host, become=AS_SERVICE)
+    assert result.get("failed") is not True, result
+    steps = [c["step"] for c in result["changes"]]
+    assert steps == ["certificate", "certificate_store", "install", "publish"]
+    assert host.setup_ssl_thumbprint == "5E6F"
+    again = run_action(HeadAction, args, host, become=AS_SERVICE)
+    assert again["changed"] is False, again["changes"]
+    no_secret(result, again, host.calls)
+
+
+def test_headnode_setup_refuses_a_certificate_missing_from_the_machine_store():
+    """The PFX is there but its certificate is not in Cert:\\LocalMachine\\My: without the import step, setup
+    would get a thumbprint Microsoft's script checks for and rejects; with it, setup runs."""
+    state = fixture("headnode_fresh")
+    state["certificate"]["pfx"] = {
+        "Exists": True,
+        "Sha256": "S",
+        "PasswordValid": True,
+        "HasPrivateKey": True,
+        "Subject": "CN=HPC Pack 2016 Communication",
+        "Thumbprint": "7A8B",
+        "DaysLeft": 900,
+    }
+    host = HeadNodeHost(state)
+    check = run_action(HeadAction, HEAD_ARGS, host, check_mode=True, diff=True, become=AS_SERVICE)
+    assert [c["step"] for c in check["changes"]][:2] == ["certificate_store", "install"]
+    assert check["diff"]["before"]["certificate"]["in_my_store"] is False
+    result = run_action(HeadAction, HEAD_ARGS, host, become=AS_SERVICE)
+    assert result.get("failed") is not True, result
+    assert host.setup_ssl_thumbprint == "7A8B"
+    # The scripted host fails setup when the thumbprint is not in the store, as the scripts do.
+    bare = HeadNodeHost(fixture("headnode_fresh"))
+    bare.state["certificate"]["pfx"] = dict(state["certificate"]["pfx"])
+    with pytest.raises(HostError, match="not in the store"):
+        bare.headnode_apply(
+            {"changes": [{"step": "install", "ssl_thumbprint": "7A8B"}]},
+            {"certificate_password": CERT_PASSWORD, "sql_password": SQL_PASSWORD},
+        )
 
 
 # -------------------------------------------------------------------------------- cluster

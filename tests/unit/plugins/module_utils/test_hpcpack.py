@@ -539,8 +539,61 @@ def test_setup_as_a_domain_admin_is_planned_with_the_version():
             "action": "install_headnode",
             "setup_path": "C:\\setup.exe",
             "hpcpack_version": "2019",
+            "ssl_thumbprint": None,
         }
     ]
+
+
+# ------------------------------------ the certificate setup takes by thumbprint from Cert:\LocalMachine\My
+
+PFX = {"Exists": True, "PasswordValid": True, "HasPrivateKey": True, "Subject": "CN=hn", "DaysLeft": 900}
+
+
+@pytest.mark.parametrize(
+    ("cert", "state", "steps", "thumbprint"),
+    [
+        # A new self-signed certificate is made in LocalMachine\My; setup gets the thumbprint the apply reads from it.
+        ({"source": "self_signed", "common_name": "hn"}, {}, ["certificate", "install"], None),
+        # The PFX made earlier, its certificate in the store: setup gets its thumbprint, nothing to import.
+        (
+            {"source": "self_signed", "common_name": "hn"},
+            {"pfx": dict(PFX, Thumbprint="aa"), "in_my_store": {"Found": True, "HasPrivateKey": True}},
+            ["install"],
+            "AA",
+        ),
+        # The PFX is there but its certificate is not in the store (or has no key there): imported first.
+        (
+            {"source": "self_signed", "common_name": "hn"},
+            {"pfx": dict(PFX, Thumbprint="AA"), "in_my_store": {"Found": True, "HasPrivateKey": False}},
+            ["certificate_store", "install"],
+            "AA",
+        ),
+        # A CA-issued PFX copied to pfx_path is imported, as InstallHPCHeadNode.ps1 imports its -PfxFilePath.
+        (
+            {"source": "pfx", "src": "C:\\ca.pfx"},
+            {"pfx": {"Exists": False}, "source_pfx": dict(PFX, Thumbprint="BB")},
+            ["certificate", "certificate_store", "install"],
+            "BB",
+        ),
+        # A CA-issued certificate exported from the store is already there.
+        (
+            {"source": "thumbprint", "thumbprint": "cc dd"},
+            {"pfx": {"Exists": False}, "store": {"Found": True, "HasPrivateKey": True, "Exportable": True}},
+            ["certificate", "install"],
+            "CCDD",
+        ),
+    ],
+)
+def test_setup_gets_the_thumbprint_of_a_certificate_in_the_machine_store(cert, state, steps, thumbprint):
+    cert = dict({"pfx_path": "C:\\hn.pfx", "renew_days": 30}, **cert)
+    probe = {"setup_exists": True, "service": None, "identity": who("HPC\\hpcservice"), "certificate": state}
+    options = {"certificate": cert, "install": {"setup_path": "C:\\setup.exe", "cluster_name": "hn"}}
+    plan = hp.plan_headnode(options, probe)
+    assert [c["step"] for c in plan.changes] == steps
+    assert plan.steps("install")[0]["ssl_thumbprint"] == thumbprint
+    assert plan.after["certificate"]["in_my_store"] is True
+    if "certificate_store" in steps:
+        assert plan.steps("certificate_store")[0]["pfx_path"] == "C:\\hn.pfx"
 
 
 def test_an_installed_head_node_needs_no_particular_account():
