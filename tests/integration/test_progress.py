@@ -84,7 +84,7 @@ def first(stamped, predicate, what):
     for arrived, text in stamped:
         if predicate(text):
             return arrived
-    pytest.fail(f"no {what} in the output:\n" + "\n".join(text for _, text in stamped))
+    pytest.fail(f"no {what} in the output:\n" + "\n".join(text for _stamp, text in stamped))
 
 
 def test_packer_progress_shows_in_the_playbook_output_before_the_task_ends(project, env):
@@ -96,14 +96,14 @@ def test_packer_progress_shows_in_the_playbook_output_before_the_task_ends(proje
         for line in proc.stdout:
             stamped.append((time.monotonic(), line.rstrip("\n")))
         rc = proc.wait(timeout=120)
-    output = "\n".join(text for _, text in stamped)
+    output = "\n".join(text for _stamp, text in stamped)
     assert rc == 0, output
 
     marker = first(stamped, lambda t: MARKER_ONE in t, "first marker")
     second = first(stamped, lambda t: MARKER_TWO in t, "second marker")
     result = first(stamped, lambda t: t.startswith(RESULT_LINE), "task result line")
     # The marker line is the module's progress line, shown through Display with the host and the build label.
-    marker_line = next(text for _, text in stamped if MARKER_ONE in text)
+    marker_line = next(text for _stamp, text in stamped if MARKER_ONE in text)
     assert marker_line.startswith("[localhost] packer[progress] "), marker_line
     assert result - marker >= MIN_LEAD_S, f"marker only {result - marker:.2f} s before the result:\n{output}"
     assert marker < second <= result
@@ -132,16 +132,16 @@ def test_packer_progress_lines_are_ansible_runner_events_before_runner_on_ok(pro
         quiet=True,
         timeout=120,
     )
-    summary = "\n".join(f"{e['event']}: {e.get('stdout', '')}" for _, e in events)
+    summary = "\n".join(f"{e['event']}: {e.get('stdout', '')}" for _stamp, e in events)
     assert run.status == "successful", summary
 
-    names = [e["event"] for _, e in events]
+    names = [e["event"] for _stamp, e in events]
     ok = names.index("runner_on_ok")
     ok_event = events[ok][1]
     assert ok_event["event_data"]["task"] == "Bake with the null builder"
     progress = [(i, at, e) for i, (at, e) in enumerate(events) if "packer[progress]" in (e.get("stdout") or "")]
     assert progress, summary
-    assert all(e["event"] == "verbose" for _, _, e in progress)
+    assert all(e["event"] == "verbose" for _stamp, _line, e in progress)
     marker = next((i, at) for i, at, e in progress if MARKER_ONE in e["stdout"])
     second = next((i, at) for i, at, e in progress if MARKER_TWO in e["stdout"])
     assert marker[0] < second[0] < ok, summary

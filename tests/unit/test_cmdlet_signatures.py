@@ -328,7 +328,7 @@ def _provider_of(call: Call) -> str | None:
                 path_node = items[index + 1][0]
                 break
     if path_node is None:
-        loose = [e for e, _ in items if e.type != "command_parameter"]
+        loose = [e for e, _node in items if e.type != "command_parameter"]
         path_node = loose[0] if loose and _literal(loose[0]) is not None else None
     value = _literal(path_node)
     if value is None:
@@ -476,7 +476,7 @@ def _violations() -> list[str]:
 
 
 def test_there_are_calls_to_check():
-    checked = {c.name for c, _ in CALLS if _documented(c.name)}
+    checked = {c.name for c, _path in CALLS if _documented(c.name)}
     assert len(SCRIPTS) >= 15
     # Invoke-Sqlcmd is no longer called (T-SQL runs with SqlClient parameters); the checker tests below keep it.
     assert {"Get-HpcNode", "Set-HpcNodeState", "Set-Disk", "New-Item", "Set-HpcNetwork"} <= checked
@@ -619,7 +619,7 @@ SETUP_SCRIPTS = {name: _setup_flags((PLUGIN_DIR / name).read_text()) for name in
 
 def test_setup_is_run_with_flags():
     for name, flags in SETUP_SCRIPTS.items():
-        assert {f.lower() for f, _, _ in flags} >= {"unattend"}, name
+        assert {flag[0].lower() for flag in flags} >= {"unattend"}, name
 
 
 MICROSOFT_SOURCES = sorted(key for key, source in SETUP["sources"].items() if source["microsoft"] is True)
@@ -690,7 +690,7 @@ def test_the_reference_deployments_flags_stay_recorded_for_information():
 
 
 def test_head_node_passes_every_remote_database_flag_of_the_hpc_pack_2016_scripts():
-    passed = {f.lower() for f, _, _ in SETUP_SCRIPTS["headnode_apply.ps1"]}
+    passed = {flag[0].lower() for flag in SETUP_SCRIPTS["headnode_apply.ps1"]}
     expected = SETUP["headnode_remote_database_flags"]["hpcpack-template-2016"]
     assert [f for f in expected if f.lower() not in passed] == []
 

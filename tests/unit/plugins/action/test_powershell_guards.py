@@ -115,7 +115,7 @@ def test_get_hpctask_always_has_its_job(path):
 
 def test_role_and_template_changes_come_with_an_offline_node():
     for path in SCRIPTS:
-        names = {name.lower() for name, *_ in _commands(path)}
+        names = {command[0].lower() for command in _commands(path)}
         if "set-hpcnode" in names or "assign-hpcnodetemplate" in names:
             assert "set-hpcnodestate" in names or "Offline" in path.read_text(), path.name
 

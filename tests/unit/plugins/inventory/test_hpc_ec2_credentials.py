@@ -101,8 +101,8 @@ def test_credentials_identity_holds_no_secret():
     # a refreshed token is the same identity; another key is another
     assert inv.credentials_identity({**keys, "session_token": "other"}, "arn:aws:iam::1:role/r") == identity
     assert inv.credentials_identity({**keys, "access_key": "AKIAOTHER"}, "arn:aws:iam::1:role/r") != identity
-    assert inv.credentials_identity({"profile": "ops"}) == {"profile": "ops", "access_key_sha256": None,
-                                                           "assume_role_arn": None}
+    expected = {"profile": "ops", "access_key_sha256": None, "assume_role_arn": None}
+    assert inv.credentials_identity({"profile": "ops"}) == expected
 
 
 def test_redact():
