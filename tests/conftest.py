@@ -7,6 +7,7 @@ lab settings from .lab/env (start the lab with `make lab-up`).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -64,6 +65,34 @@ def ansible_env(lab_env) -> dict[str, str]:
     env["ANSIBLE_NOCOLOR"] = "1"
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+# ---------------------------------------------------------------- PowerShell sources (tree-sitter)
+USER_DATA_TAG = re.compile(r"^\s*</?(powershell|persist)>.*$", re.MULTILINE)
+
+
+def strip_user_data(text: str) -> str:
+    """EC2 user data wraps PowerShell in <powershell>...</powershell> (and <persist>): not PowerShell.
+    The tag lines become empty lines, so line numbers stay those of the file."""
+    return USER_DATA_TAG.sub("", text)
+
+
+@functools.lru_cache(maxsize=1)
+def powershell_parser():
+    """One tree-sitter parser of the PowerShell grammar (tree-sitter-powershell) for every test."""
+    import tree_sitter
+    import tree_sitter_powershell
+
+    return tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
+
+
+def walk(node):
+    """Every node of a tree-sitter tree below ``node`` (itself included), in source order."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(current.children))
 
 
 def lab_client(lab_env, service):

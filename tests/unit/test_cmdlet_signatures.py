@@ -44,14 +44,13 @@ from pathlib import Path
 
 import jinja2
 import pytest
-import tree_sitter
-import tree_sitter_powershell
+from conftest import powershell_parser, strip_user_data, walk
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack import CONNECTION_STRING_SWITCHES
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = json.loads((Path(__file__).parent / "fixtures" / "cmdlets" / "signatures.json").read_text())
-PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
+PARSER = powershell_parser()
 PLUGIN_DIR = ROOT / "plugins" / "plugin_utils" / "powershell"
 SHARED = ("_header.ps1", "_common.ps1", "_footer.ps1")
 
@@ -84,18 +83,13 @@ def _render_template(path: Path) -> str:
         "aws_tier_awx_callback_url": "https://awx.example.invalid/api/v2/job_templates/1/callback/",
         "aws_tier_awx_host_config_key": "key",
     }
-    text = env.from_string(path.read_text()).render(**values)
-    return re.sub(r"^\s*</?(powershell|persist)>.*$", "", text, flags=re.MULTILINE)
-
-
-def _strip_user_data(text: str) -> str:
-    return re.sub(r"^\s*</?(powershell|persist)>.*$", "", text, flags=re.MULTILINE)
+    return strip_user_data(env.from_string(path.read_text()).render(**values))
 
 
 def _scripts() -> list[tuple[str, str]]:
     scripts = []
     for path in sorted(PLUGIN_DIR.glob("*.ps1")) + sorted((ROOT / "packer" / "scripts" / "windows").glob("*.ps1")):
-        scripts.append((path.relative_to(ROOT).as_posix(), _strip_user_data(path.read_text())))
+        scripts.append((path.relative_to(ROOT).as_posix(), strip_user_data(path.read_text())))
     for path in sorted((ROOT / "roles").rglob("*.ps1.j2")) + sorted((ROOT / "packer").rglob("*.ps1.j2")):
         scripts.append((path.relative_to(ROOT).as_posix(), _render_template(path)))
     return scripts
@@ -104,19 +98,11 @@ def _scripts() -> list[tuple[str, str]]:
 SCRIPTS = _scripts()
 
 
-def _walk(node):
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.children))
-
-
 def _functions(text: str) -> set[str]:
     tree = PARSER.parse(text.encode())
     return {
         child.text.decode().lower()
-        for node in _walk(tree.root_node)
+        for node in walk(tree.root_node)
         if node.type == "function_statement"
         for child in node.children
         if child.type == "function_name"
@@ -167,7 +153,7 @@ def _literal(node) -> str | None:
 
 def _hashtable_keys(node) -> list[str]:
     keys = []
-    for entry in _walk(node):
+    for entry in walk(node):
         if entry.type == "hash_entry":
             key = next(c for c in entry.children if c.type == "key_expression")
             keys.append(key.text.decode().strip("'\""))
@@ -191,12 +177,12 @@ def _splat_keys(command, variable: str) -> dict[str, bool | str] | None:
     scope = _enclosing(command, {"function_statement"}) or _enclosing(command, {"program"})
     call_at = command.start_byte
     literal_at, keys = None, {}
-    assignments = [n for n in _walk(scope) if n.type == "assignment_expression" and n.start_byte < call_at]
+    assignments = [n for n in walk(scope) if n.type == "assignment_expression" and n.start_byte < call_at]
     target = "$" + variable.lower()
     for assignment in assignments:
         left = assignment.children[0].text.decode().strip().lower()
         if left == target:
-            hashes = [n for n in _walk(assignment) if n.type == "hash_literal_expression"]
+            hashes = [n for n in walk(assignment) if n.type == "hash_literal_expression"]
             if hashes:
                 literal_at = assignment.start_byte
                 keys = dict.fromkeys(_hashtable_keys(hashes[0]), True)
@@ -226,7 +212,7 @@ def _splat_keys(command, variable: str) -> dict[str, bool | str] | None:
 
 def _calls(rel: str, text: str):
     tree = PARSER.parse(text.encode())
-    for node in _walk(tree.root_node):
+    for node in walk(tree.root_node):
         if node.type != "command":
             continue
         names = [c for c in node.children if c.type == "command_name"]
@@ -596,11 +582,11 @@ def _setup_flags(text: str) -> list[tuple[str, bool, int]]:
     format string fed from CONNECTION_STRING_SWITCHES (plugins/module_utils/_hpcpack.py)."""
     tree = PARSER.parse(text.encode())
     flags = []
-    for node in _walk(tree.root_node):
+    for node in walk(tree.root_node):
         if node.type != "command" or node.children[0].text.decode().lower() != "invoke-hpcsetup":
             continue
         clause = _enclosing(node, {"switch_clause"}) or _enclosing(node, {"function_statement"})
-        for literal in _walk(clause):
+        for literal in walk(clause):
             if literal.type != "string_literal":
                 continue
             value = literal.text.decode()[1:-1]

@@ -25,16 +25,15 @@ import re
 from pathlib import Path
 
 import pytest
-import tree_sitter
-import tree_sitter_powershell
 import yaml
+from conftest import powershell_parser, walk
 
 from ansible_collections.hpcops.aws_hpc.plugins.action.win_hpc_sqlserver import SQL_FILES
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _hpcpack_specs as specs
 from ansible_collections.hpcops.aws_hpc.plugins.plugin_utils._winrun import SQL_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
-PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
+PARSER = powershell_parser()
 WINDOWS_PATH = re.compile(r"^[A-Za-z]:\\")
 
 # Which image each Packer template bakes (hpc:role of the AMI; the hpcpack template serves both HPC roles).
@@ -127,14 +126,6 @@ def _script_path(value: str) -> Path:
     return ROOT / "packer" / "scripts" / "windows" / value.split("/", 1)[1]
 
 
-def _walk(node):
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.children))
-
-
 class Resolver:
     """Constant paths of one script: string literals, its own variables, Join-Path."""
 
@@ -180,7 +171,7 @@ def bake_layout(script: Path) -> dict[str, set[str]]:
     assert not tree.root_node.has_error, script
     resolve = Resolver()
     layout = {"folders": set(), "unpacked": set(), "files": set(), "checked": set()}
-    for node in _walk(tree.root_node):
+    for node in walk(tree.root_node):
         if node.type == "assignment_expression":
             name = node.children[0].text.decode().strip()
             if re.fullmatch(r"\$\w+", name):

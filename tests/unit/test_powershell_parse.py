@@ -17,15 +17,14 @@ from pathlib import Path
 import jinja2
 import pytest
 import sqlglot
-import tree_sitter
-import tree_sitter_powershell
+from conftest import powershell_parser, strip_user_data
 from sqlglot import exp
 
 from ansible_collections.hpcops.aws_hpc.plugins.plugin_utils._winrun import POWERSHELL_DIR, compose
 
 ROOT = Path(__file__).resolve().parents[2]
 SKIP_DIRS = {".venv", ".venv-pcluster", ".lab", ".git", "tests/output", "node_modules"}
-PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
+PARSER = powershell_parser()
 
 
 def _files(pattern: str) -> list[Path]:
@@ -52,18 +51,13 @@ def _errors(source: bytes) -> list[str]:
     return problems
 
 
-def _strip_user_data(text: str) -> str:
-    """EC2 user data wraps PowerShell in <powershell>...</powershell> (and <persist>): not PowerShell."""
-    return re.sub(r"^\s*</?(powershell|persist)>.*$", "", text, flags=re.MULTILINE)
-
-
 def _render(template: Path) -> str:
     env = jinja2.Environment(undefined=jinja2.ChainableUndefined, keep_trailing_newline=True)
     env.filters.update(
         {k: (lambda v, *a, **kw: v) for k in ("to_json", "b64encode", "quote", "regex_replace", "default")}
     )
     text = env.from_string(template.read_text()).render()
-    return _strip_user_data(text)
+    return strip_user_data(text)
 
 
 PS_FILES = _files("*.ps1")
@@ -80,7 +74,7 @@ def test_there_is_something_to_parse():
 def test_powershell_file_parses(path):
     text = path.read_text()
     if text.lstrip().startswith("<powershell>"):
-        text = _strip_user_data(text)
+        text = strip_user_data(text)
     assert _errors(text.encode()) == []
 
 

@@ -24,23 +24,17 @@ import re
 from pathlib import Path
 
 import pytest
-import tree_sitter
-import tree_sitter_powershell
+from conftest import powershell_parser, walk
 
 from ansible_collections.hpcops.aws_hpc.plugins.plugin_utils._winrun import POWERSHELL_DIR, SQL_DIR
 
-PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
+PARSER = powershell_parser()
 SCRIPTS = sorted(Path(POWERSHELL_DIR).glob("*.ps1"))
 HPC_CMDLET = re.compile(r"^[A-Za-z]+-Hpc[A-Za-z]+$")
 
 
 def _nodes(node, kind):
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if current.type == kind:
-            yield current
-        stack.extend(current.children)
+    return (current for current in walk(node) if current.type == kind)
 
 
 def _commands(path: Path):
