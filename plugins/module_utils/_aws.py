@@ -15,6 +15,7 @@ Credential values never appear in the errors raised here.
 
 from __future__ import annotations
 
+import functools
 import re
 
 RETRY_MODES = ("adaptive", "standard", "legacy")
@@ -218,3 +219,105 @@ def error_cause(exc):
     """An AWS error for a message: ``Code: message`` for a ClientError, the exception's text otherwise."""
     code = error_code(exc)
     return f"{code}: {exc}" if code else str(exc)
+
+
+# --- One AWS call and error path -------------------------------------------------------------------
+# In the manner of amazon.aws's ``AWSErrorHandler``: code that talks to AWS raises ``AWSCallError``
+# (what was being done, the AWS error code, message and request id); the module catches it once, in
+# ``run_module``, and fails with the same keys ``fail_json_aws`` returns (``error``,
+# ``response_metadata``). Services and benchmarks catch it too and log ``str(exc)``.
+
+
+class AWSCallError(Exception):
+    """An AWS call failed. ``str()`` reads ``Failed to <what>: <Code>: <message> (request id <id>)``."""
+
+    def __init__(self, what, exc):
+        self.what = what
+        self.exception = exc
+        response = getattr(exc, "response", None) or {}
+        error = response.get("Error") or {}
+        metadata = response.get("ResponseMetadata") or {}
+        self.code = error.get("Code", "")
+        self.message = error.get("Message", "") if self.code else str(exc)
+        self.request_id = metadata.get("RequestId", "")
+        self.http_status_code = metadata.get("HTTPStatusCode")
+        self.retry_attempts = metadata.get("RetryAttempts")
+        super().__init__(self._text())
+
+    def _text(self):
+        cause = f"{self.code}: {self.message}" if self.code else self.message
+        text = f"Failed to {self.what}: {cause}" if self.what else cause
+        return f"{text} (request id {self.request_id})" if self.request_id else text
+
+    def fail_kwargs(self, msg=None):
+        """Keyword arguments for ``fail_json``: the message plus ``error`` and ``response_metadata``."""
+        result = {"msg": msg or str(self)}
+        if self.code:
+            result["error"] = {"code": self.code, "message": self.message}
+        if self.request_id or self.http_status_code is not None:
+            result["response_metadata"] = {"request_id": self.request_id,
+                                           "http_status_code": self.http_status_code,
+                                           "retry_attempts": self.retry_attempts}
+        return result
+
+
+def aws_call(what, method, *args, ignore=(), default=None, **kwargs):
+    """Call ``method(*args, **kwargs)``; an AWS failure raises :class:`AWSCallError` naming ``what``.
+
+    Errors whose code is in ``ignore`` (``InvalidInstanceID.NotFound``, for example) return ``default``.
+    """
+    try:
+        return method(*args, **kwargs)
+    except AWS_ERRORS as exc:
+        if ignore and error_code(exc) in ignore:
+            return default
+        raise AWSCallError(what, exc) from exc
+
+
+def paginate(what, client, operation, key, **kwargs):
+    """Every ``key`` item of every page of ``client.<operation>(**kwargs)``, as one list."""
+    def collect():
+        found = []
+        for page in client.get_paginator(operation).paginate(**kwargs):
+            found.extend(page.get(key) or [])
+        return found
+    return aws_call(what, collect)
+
+
+def handles_aws_errors(what):
+    """Decorator: AWS failures in the function raise :class:`AWSCallError` naming ``what``.
+
+    ``what`` may use the call's keyword arguments and ``self`` (``"describe group {self.group_name}"``).
+    """
+    def decorate(function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except AWS_ERRORS as exc:
+                names = dict(kwargs)
+                if args:
+                    names.setdefault("self", args[0])
+                try:
+                    text = what.format(**names)
+                except (KeyError, IndexError, AttributeError):
+                    text = what
+                raise AWSCallError(text, exc) from exc
+        return wrapper
+    return decorate
+
+
+def run_module(module, body):
+    """Run ``body()`` and exit the module once: ``exit_json(**result)``, or ``fail_json`` on an AWS failure.
+
+    ``body`` returns the result dict. An :class:`AWSCallError` becomes ``fail_json`` with the error code,
+    message and request id; an :class:`AWSConfigError` (a connection option is wrong) names the option.
+    """
+    try:
+        result = body()
+    except AWSCallError as exc:
+        module.fail_json(**exc.fail_kwargs())
+    except AWSConfigError as exc:
+        module.fail_json(msg=f"Invalid AWS connection settings: {exc}")
+    else:
+        module.exit_json(**result)

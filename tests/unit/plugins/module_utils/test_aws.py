@@ -230,3 +230,110 @@ def test_assume_role_rejects_a_bad_session_name():
     with pytest.raises(_aws.AWSConfigError, match="role session name must be 2 to 64 characters") as err:
         _aws.assume_role(session, ROLE, session_name="bad name!", region="us-east-1")
     assert err.value.option == "role_session_name"
+
+
+# --- the one AWS call and error path --------------------------------------------------------------
+
+def _client_error(code="RequestLimitExceeded", message="Request limit exceeded.", request_id="rid-1", status=503):
+    import botocore.exceptions
+
+    return botocore.exceptions.ClientError(
+        {"Error": {"Code": code, "Message": message},
+         "ResponseMetadata": {"RequestId": request_id, "HTTPStatusCode": status, "RetryAttempts": 9}},
+        "DescribeImages")
+
+
+def _raiser(exc):
+    def call(**kwargs):
+        raise exc
+    return call
+
+
+def test_aws_call_error_carries_code_message_and_request_id():
+    with pytest.raises(_aws.AWSCallError) as err:
+        _aws.aws_call("describe images", _raiser(_client_error()), Owners=["self"])
+    assert str(err.value) == ("Failed to describe images: RequestLimitExceeded: Request limit exceeded. "
+                              "(request id rid-1)")
+    assert err.value.fail_kwargs() == {
+        "msg": str(err.value),
+        "error": {"code": "RequestLimitExceeded", "message": "Request limit exceeded."},
+        "response_metadata": {"request_id": "rid-1", "http_status_code": 503, "retry_attempts": 9},
+    }
+    assert err.value.fail_kwargs("Custom")["msg"] == "Custom"
+
+
+def test_aws_call_ignores_listed_codes_and_returns_the_result():
+    assert _aws.aws_call("x", _raiser(_client_error("InvalidAMIID.NotFound")), ignore=("InvalidAMIID.NotFound",),
+                         default=[]) == []
+    assert _aws.aws_call("x", lambda **kw: kw, a=1) == {"a": 1}
+    with pytest.raises(_aws.AWSCallError):
+        _aws.aws_call("x", _raiser(_client_error("AccessDenied")), ignore=("InvalidAMIID.NotFound",))
+
+
+def test_aws_call_botocore_error_has_no_code():
+    import botocore.exceptions
+
+    with pytest.raises(_aws.AWSCallError) as err:
+        _aws.aws_call("reach EC2", _raiser(botocore.exceptions.EndpointConnectionError(endpoint_url="http://x")))
+    assert err.value.code == ""
+    assert str(err.value).startswith('Failed to reach EC2: Could not connect to the endpoint URL: "http://x"')
+    assert "error" not in err.value.fail_kwargs()
+
+
+def test_handles_aws_errors_formats_what_from_self_and_arguments():
+    class Group:
+        name = "hpc-prod-computenode"
+
+        @_aws.handles_aws_errors("describe group {self.name} ({ids})")
+        def describe(self, ids=None):
+            raise _client_error("ValidationError", "bad", "rid-2", 400)
+
+    with pytest.raises(_aws.AWSCallError) as err:
+        Group().describe(ids=["i-1"])
+    assert str(err.value) == ("Failed to describe group hpc-prod-computenode (['i-1']): ValidationError: bad "
+                              "(request id rid-2)")
+
+
+def test_paginate_collects_every_page():
+    ec2 = _aws.client("ec2", region="us-east-1", access_key="AKIDEXAMPLE", secret_key="secret")
+    with Stubber(ec2) as stub:
+        stub.add_response("describe_images", {"Images": [{"ImageId": "ami-1"}], "NextToken": "t"}, {"Owners": ["self"]})
+        stub.add_response("describe_images", {"Images": [{"ImageId": "ami-2"}]}, {"Owners": ["self"], "NextToken": "t"})
+        assert _aws.paginate("describe images", ec2, "describe_images", "Images", Owners=["self"]) == [
+            {"ImageId": "ami-1"}, {"ImageId": "ami-2"}]
+
+
+class _Module:
+    def __init__(self):
+        self.exited = None
+
+    def fail_json(self, **kwargs):
+        self.exited = ("fail", kwargs)
+        raise SystemExit(1)
+
+    def exit_json(self, **kwargs):
+        self.exited = ("exit", kwargs)
+        raise SystemExit(0)
+
+
+def test_run_module_exits_once_with_the_result_or_the_aws_error():
+    module = _Module()
+    with pytest.raises(SystemExit):
+        _aws.run_module(module, lambda: {"changed": True})
+    assert module.exited == ("exit", {"changed": True})
+
+    def broken():
+        _aws.aws_call("create tags", _raiser(_client_error("UnauthorizedOperation", "no", "rid-3", 403)))
+
+    with pytest.raises(SystemExit):
+        _aws.run_module(module, broken)
+    assert module.exited[0] == "fail"
+    assert module.exited[1]["msg"] == "Failed to create tags: UnauthorizedOperation: no (request id rid-3)"
+    assert module.exited[1]["error"]["code"] == "UnauthorizedOperation"
+
+    def bad_config():
+        raise _aws.AWSConfigError("region is required")
+
+    with pytest.raises(SystemExit):
+        _aws.run_module(module, bad_config)
+    assert module.exited == ("fail", {"msg": "Invalid AWS connection settings: region is required"})
