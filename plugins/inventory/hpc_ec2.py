@@ -243,7 +243,6 @@ from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import (
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils._inventory import (
     HOSTVARS_LEVELS,
     InventoryOptionError,
-    LeanParserFactory,
     build_filters,
     build_records,
     cache_payload,
@@ -258,6 +257,7 @@ from ansible_collections.hpcops.aws_hpc.plugins.module_utils._inventory import (
     validate_region,
     validate_regions,
 )
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._inventory_parser import LeanParserFactory
 
 try:
     import botocore.exceptions

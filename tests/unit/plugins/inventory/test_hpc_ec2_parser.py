@@ -15,6 +15,7 @@ import botocore.session
 import pytest
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _inventory as inv
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _inventory_parser as lean_parser
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 BODIES = ["describe_instances.xml", "describe_instances_aws.xml"]
@@ -60,7 +61,7 @@ def lean_form(instance: dict) -> dict:
 def test_lean_parser_matches_botocore(ec2_model, name):
     body = (FIXTURES / name).read_bytes()
     standard = standard_parse(ec2_model, body)
-    lean = inv.parse_describe_instances(body)
+    lean = lean_parser.parse_describe_instances(body)
 
     assert len(lean["Reservations"]) == len(standard["Reservations"])
     for lean_res, std_res in zip(lean["Reservations"], standard["Reservations"], strict=True):
@@ -73,14 +74,14 @@ def test_lean_parser_matches_botocore(ec2_model, name):
 @pytest.mark.parametrize("name", BODIES)
 def test_host_records_identical_from_either_parser(ec2_model, name):
     body = (FIXTURES / name).read_bytes()
-    from_lean = inv.build_records({"r": inv.instances_of([inv.parse_describe_instances(body)])})
+    from_lean = inv.build_records({"r": inv.instances_of([lean_parser.parse_describe_instances(body)])})
     from_std = inv.build_records({"r": inv.instances_of([standard_parse(ec2_model, body)])})
     assert from_lean == from_std
     assert from_lean  # the fixtures are not empty
 
 
 def test_moto_fixture_content():
-    parsed = inv.parse_describe_instances((FIXTURES / "describe_instances.xml").read_bytes())
+    parsed = lean_parser.parse_describe_instances((FIXTURES / "describe_instances.xml").read_bytes())
     records = {r["vars"]["ec2_instance_id"]: r for r in inv.build_records({"us-east-1": inv.instances_of([parsed])})}
     sql = records["i-8fdb7ea2810d4b40d"]
     assert sql["name"] == "FixtureSQL01"
@@ -95,7 +96,7 @@ def test_moto_fixture_content():
 
 
 def test_aws_fixture_keeps_only_the_instance_level_fields():
-    parsed = inv.parse_describe_instances((FIXTURES / "describe_instances_aws.xml").read_bytes())
+    parsed = lean_parser.parse_describe_instances((FIXTURES / "describe_instances_aws.xml").read_bytes())
     (item,) = inv.instances_of([parsed])
     assert item["PrivateIpAddress"] == "192.168.1.88"
     assert "Platform" not in item
@@ -108,27 +109,27 @@ def test_aws_fixture_keeps_only_the_instance_level_fields():
 def test_empty_response():
     body = b'<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">' \
            b"<requestId>x</requestId><reservationSet/></DescribeInstancesResponse>"
-    assert inv.parse_describe_instances(body) == {"Reservations": [], "ResponseMetadata": {"RequestId": "x"}}
+    assert lean_parser.parse_describe_instances(body) == {"Reservations": [], "ResponseMetadata": {"RequestId": "x"}}
 
 
 # ------------------------------------------------------------------ the botocore component
 
 def test_factory_wraps_ec2_only():
-    factory = inv.LeanParserFactory()
-    assert isinstance(factory.create_parser("ec2"), inv.LeanDescribeInstancesParser)
-    assert not isinstance(factory.create_parser("json"), inv.LeanDescribeInstancesParser)
+    factory = lean_parser.LeanParserFactory()
+    assert isinstance(factory.create_parser("ec2"), lean_parser.LeanDescribeInstancesParser)
+    assert not isinstance(factory.create_parser("json"), lean_parser.LeanDescribeInstancesParser)
 
 
 def test_lean_parser_adds_response_metadata(ec2_model):
     body = (FIXTURES / "describe_instances_aws.xml").read_bytes()
-    parser = inv.LeanParserFactory().create_parser("ec2")
+    parser = lean_parser.LeanParserFactory().create_parser("ec2")
     parsed = parser.parse(response(body), ec2_model.operation_model("DescribeInstances").output_shape)
     assert parsed["ResponseMetadata"] == {"RequestId": "8f7724cf-496f-496e-8fe3-example", "HTTPStatusCode": 200,
                                           "HTTPHeaders": {"content-type": "text/xml", "x-amzn-requestid": "r-1"}}
 
 
 def test_errors_and_other_operations_go_to_botocore(ec2_model):
-    parser = inv.LeanParserFactory().create_parser("ec2")
+    parser = lean_parser.LeanParserFactory().create_parser("ec2")
     error = (b"<Response><Errors><Error><Code>AuthFailure</Code><Message>not authorized</Message></Error>"
              b"</Errors><RequestID>req-9</RequestID></Response>")
     shape = ec2_model.operation_model("DescribeInstances").output_shape
@@ -145,7 +146,7 @@ def test_errors_and_other_operations_go_to_botocore(ec2_model):
 
 
 def test_malformed_body_is_reported_by_botocore(ec2_model):
-    parser = inv.LeanParserFactory().create_parser("ec2")
+    parser = lean_parser.LeanParserFactory().create_parser("ec2")
     shape = ec2_model.operation_model("DescribeInstances").output_shape
     with pytest.raises(botocore.parsers.ResponseParserError):
         parser.parse(response(b"<DescribeInstancesResponse><oops"), shape)
