@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import importlib.util
 import ipaddress
 import json
 import os
@@ -36,6 +35,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from slurm_layout import slurm_layout  # lab/slurm_layout.py, next to this file
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".lab" / "slurm"
@@ -59,15 +60,6 @@ RUNTIME = Path(os.environ.get("LAB_RUNTIME_DIR", "/run")) / (
     "hpcops-lab-" + hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
 )
 MUNGE_DIR = RUNTIME / "munge"
-
-
-def _pcluster_logic():
-    """plugins/module_utils/_pcluster.py (pure Python, no Ansible imports) loaded from the checkout."""
-    path = ROOT / "plugins" / "module_utils" / "_pcluster.py"
-    spec = importlib.util.spec_from_file_location("hpcops_pcluster_logic", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run(*argv: str, check: bool = True, quiet: bool = False) -> subprocess.CompletedProcess:
@@ -138,7 +130,6 @@ def read_config(path: Path | None) -> dict:
 
 def layout(config: dict, computes: int) -> dict:
     """Host names and addresses for the head and N compute hosts, from the rendered configuration."""
-    logic = _pcluster_logic()
     cluster = next((t["Value"] for t in config.get("Tags", []) if t.get("Key") == "hpc:cluster"), DEFAULT_CLUSTER)
     queues = config.get("Scheduling", {}).get("SlurmQueues") or [
         {"Name": "compute", "ComputeResources": [{"Name": "c5large", "MinCount": 0, "MaxCount": computes}]}
@@ -153,7 +144,7 @@ def layout(config: dict, computes: int) -> dict:
         f"{first['Name']}-{'st' if n <= static else 'dy'}-{resource['Name'].lower()}-{n}"
         for n in range(1, computes + 1)
     ]
-    slurm = logic.slurm_layout({"Scheduling": {"SlurmQueues": queues}}, node_names=names)
+    slurm = slurm_layout({"Scheduling": {"SlurmQueues": queues}}, node_names=names)
     hosts = list(SUBNET.hosts())
     bridge_addr = hosts[0]
     head = {"name": f"{cluster}-head", "addr": str(hosts[9]), "role": "head"}

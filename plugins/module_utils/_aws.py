@@ -228,7 +228,27 @@ def error_cause(exc):
 # ``response_metadata``). Services and benchmarks catch it too and log ``str(exc)``.
 
 
-class AWSCallError(Exception):
+class ModuleFailure(Exception):
+    """The module fails with ``msg`` and extra result keys; ``run_module`` turns it into one ``fail_json``.
+
+    Module code raises it (or a subclass) instead of calling ``fail_json`` mid-flow, so a module exits once.
+    """
+
+    def __init__(self, msg, **extra):
+        super().__init__(msg)
+        self.msg = msg
+        self.extra = extra
+
+    def with_result(self, result):
+        """Add the result collected so far (keys the failure carries itself win); returns the failure."""
+        self.extra = {**result, **self.extra}
+        return self
+
+    def fail_kwargs(self, msg=None):
+        return {**self.extra, "msg": msg or self.msg}
+
+
+class AWSCallError(ModuleFailure):
     """An AWS call failed. ``str()`` reads ``Failed to <what>: <Code>: <message> (request id <id>)``."""
 
     def __init__(self, what, exc):
@@ -243,22 +263,17 @@ class AWSCallError(Exception):
         self.http_status_code = metadata.get("HTTPStatusCode")
         self.retry_attempts = metadata.get("RetryAttempts")
         super().__init__(self._text())
+        if self.code:
+            self.extra["error"] = {"code": self.code, "message": self.message}
+        if self.request_id or self.http_status_code is not None:
+            self.extra["response_metadata"] = {"request_id": self.request_id,
+                                               "http_status_code": self.http_status_code,
+                                               "retry_attempts": self.retry_attempts}
 
     def _text(self):
         cause = f"{self.code}: {self.message}" if self.code else self.message
         text = f"Failed to {self.what}: {cause}" if self.what else cause
         return f"{text} (request id {self.request_id})" if self.request_id else text
-
-    def fail_kwargs(self, msg=None):
-        """Keyword arguments for ``fail_json``: the message plus ``error`` and ``response_metadata``."""
-        result = {"msg": msg or str(self)}
-        if self.code:
-            result["error"] = {"code": self.code, "message": self.message}
-        if self.request_id or self.http_status_code is not None:
-            result["response_metadata"] = {"request_id": self.request_id,
-                                           "http_status_code": self.http_status_code,
-                                           "retry_attempts": self.retry_attempts}
-        return result
 
 
 def aws_call(what, method, *args, ignore=(), default=None, **kwargs):
@@ -310,12 +325,13 @@ def handles_aws_errors(what):
 def run_module(module, body):
     """Run ``body()`` and exit the module once: ``exit_json(**result)``, or ``fail_json`` on an AWS failure.
 
-    ``body`` returns the result dict. An :class:`AWSCallError` becomes ``fail_json`` with the error code,
-    message and request id; an :class:`AWSConfigError` (a connection option is wrong) names the option.
+    ``body`` returns the result dict. A :class:`ModuleFailure` becomes one ``fail_json`` (an
+    :class:`AWSCallError` with the error code, message and request id); an :class:`AWSConfigError` (a
+    connection option is wrong) names the option.
     """
     try:
         result = body()
-    except AWSCallError as exc:
+    except ModuleFailure as exc:
         module.fail_json(**exc.fail_kwargs())
     except AWSConfigError as exc:
         module.fail_json(msg=f"Invalid AWS connection settings: {exc}")

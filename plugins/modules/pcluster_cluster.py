@@ -20,6 +20,8 @@ description:
     the stop. Settings ParallelCluster cannot change at all (for example the head node instance type or the
     image) need a new cluster; the module deletes and recreates it only with O(allow_replacement=true).
   - With O(state=absent) the cluster is deleted.
+  - Output of C(pcluster) that is not JSON fails the module with the command, its exit code, stdout and stderr
+    (RV(command), RV(rc), RV(stdout), RV(stderr)).
   - The module waits for C(CREATE_COMPLETE), C(UPDATE_COMPLETE) or the deletion, records the status changes it
     saw in RV(progress), and on failure reports the failed CloudFormation stack events.
   - "While it waits, each status change shows live in the playbook output (and as a job event in AWX) when the
@@ -57,7 +59,8 @@ options:
         (keys C(cluster_name), C(region), C(os), C(custom_ami), C(head_node), C(subnet_ids), C(queues),
         C(scaledown_idletime), C(queue_update_strategy), C(imds_secured), C(shared_storage),
         C(compute_on_node_configured), C(additional_iam_policies), C(tags)); see the role's documentation.
-      - Every mistake is reported at once, each naming the role variable at fault.
+      - Every mistake is reported at once, each naming the option at fault, for example
+        C(spec.queues[0].compute_resources[0].max_count) (the role reports the same mistakes naming its variables).
       - Mutually exclusive with O(config).
     type: dict
   subnets_pending:
@@ -293,532 +296,94 @@ progress:
   type: list
   elements: dict
   sample: [{"elapsed": 0, "status": "CREATE_IN_PROGRESS"}, {"elapsed": 840, "status": "CREATE_COMPLETE"}]
+compute_fleet_status:
+  description: The C(computeFleetStatus) of C(pcluster describe-cluster) at the end.
+  returned: when the cluster exists
+  type: str
+  sample: RUNNING
+change_set:
+  description:
+    - The C(changeSet) of the C(pcluster update-cluster --dryrun) answer - each setting ParallelCluster would
+      change, with its C(parameter), C(currentValue) and C(requestedValue).
+    - Also returned when that dry run rejects the update.
+  returned: when an update was dry-run
+  type: list
+  elements: dict
+  sample: [{"parameter": "Scheduling.SlurmSettings.ScaledownIdletime", "currentValue": 10, "requestedValue": 20}]
 stack_events:
   description: The failed CloudFormation stack events, when the create, update or delete failed.
   returned: on failure
   type: list
   elements: dict
   sample: [{"logical_resource_id": "HeadNode", "status": "CREATE_FAILED", "reason": "..."}]
+update_validation_errors:
+  description: The C(updateValidationErrors) of C(pcluster update-cluster) - settings it refuses to change.
+  returned: when an update fails
+  type: list
+  elements: dict
+  sample: [{"parameter": "HeadNode.InstanceType", "currentValue": "t3.micro", "requestedValue": "t3.large",
+            "message": "Update actions are not currently supported for the InstanceType parameter"}]
+errors:
+  description: Every mistake of O(spec), one message per mistake, each naming the option at fault.
+  returned: when O(spec) is invalid
+  type: list
+  elements: str
+  sample: ["spec.scaledown_idletime must be a whole number of minutes of at least 1; got 0"]
+command:
+  description: The C(pcluster) command line whose output was not JSON.
+  returned: when pcluster answered with something that is not JSON, or failed without an answer
+  type: str
+  sample: /usr/local/bin/pcluster describe-cluster --cluster-name demo --region eu-west-1
+rc:
+  description: The exit code of that C(pcluster) command.
+  returned: when pcluster answered with something that is not JSON, or failed without an answer
+  type: int
+  sample: 1
+stdout:
+  description: The standard output of that C(pcluster) command.
+  returned: when pcluster answered with something that is not JSON, or failed without an answer
+  type: str
+  sample: "Traceback (most recent call last): ..."
+stderr:
+  description: The standard error of that C(pcluster) command.
+  returned: when pcluster answered with something that is not JSON, or failed without an answer
+  type: str
+  sample: ""
 """
 
-import json
-import os
-import time
-
-from ansible.module_utils.common.text.converters import to_native
-from ansible.module_utils.urls import open_url
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import client_from_module
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._pcluster import (
-    FLEET_STOP,
-    NO_CHANGE,
-    REPLACEMENT,
-    SpecError,
-    decide_update,
-    explain,
-    render,
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import run_module
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._pcluster_manager import cluster_result
+
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", aliases=["cluster_name"]),
+    state=dict(type="str", choices=["present", "absent", "rendered"], default="present"),
+    spec=dict(type="dict"),
+    subnets_pending=dict(type="bool", default=False),
+    config=dict(type="dict"),
+    pcluster_path=dict(type="path", default="pcluster"),
+    dry_run=dict(type="bool", default=False),
+    allow_fleet_stop=dict(type="bool", default=False),
+    allow_replacement=dict(type="bool", default=False),
+    suppress_validators=dict(type="list", elements="str", default=[]),
+    validation_failure_level=dict(type="str", choices=["INFO", "WARNING", "ERROR"], default="ERROR"),
+    rollback_on_failure=dict(type="bool", default=True),
+    wait=dict(type="bool", default=True),
+    wait_timeout=dict(type="int", default=3600),
+    poll_interval=dict(type="int", default=30),
+    progress_file=dict(type="path"),
 )
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._progress import ProgressWriter
-
-try:
-    import yaml
-
-    HAS_YAML = True
-except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
-    HAS_YAML = False
-
-try:
-    import botocore.exceptions
-
-    HAS_BOTOCORE = True
-except ImportError:  # pragma: no cover - AnsibleAWSModule reports the missing library
-    HAS_BOTOCORE = False
-
-DRY_RUN_OK = "Request would have succeeded"
-NOT_FOUND = "does not exist"
-IN_PROGRESS = ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "DELETE_IN_PROGRESS")
-
-
-class PclusterError(Exception):
-    """pcluster answered with an error; ``data`` is its JSON answer."""
-
-    def __init__(self, message, data=None):
-        super().__init__(message)
-        self.data = data or {}
-
-
-def format_messages(messages):
-    return "; ".join(f"[{m.get('level', '?')}] {m.get('type', '?')}: {m.get('message', '')}" for m in messages or [])
-
-
-class Pcluster:
-    """Runs the pcluster CLI and parses its JSON answers."""
-
-    def __init__(self, module):
-        self.module = module
-        params = module.params
-        path = params["pcluster_path"]
-        if os.path.sep in path:
-            if not os.access(path, os.X_OK):
-                module.fail_json(msg=f"pcluster_path {path} is not an executable file")
-            self.path = path
-        else:
-            found = module.get_bin_path(path)
-            if not found:
-                module.fail_json(
-                    msg=f"Cannot find the pcluster command '{path}' on PATH: install aws-parallelcluster "
-                    "(pip install aws-parallelcluster) or set pcluster_path"
-                )
-            self.path = found
-        self.env = {}
-        if params.get("region"):
-            self.env["AWS_DEFAULT_REGION"] = params["region"]
-            self.env["AWS_REGION"] = params["region"]
-        if params.get("endpoint_url"):
-            self.env["AWS_ENDPOINT_URL"] = params["endpoint_url"]
-        if params.get("profile"):
-            self.env["AWS_PROFILE"] = params["profile"]
-        if params.get("access_key"):
-            self.env["AWS_ACCESS_KEY_ID"] = params["access_key"]
-            self.env["AWS_SECRET_ACCESS_KEY"] = params["secret_key"]
-        if params.get("session_token"):
-            self.env["AWS_SESSION_TOKEN"] = params["session_token"]
-        self.calls = []
-
-    def run(self, *args):
-        """Run pcluster; return (rc, parsed JSON answer)."""
-        argv = [self.path, *args]
-        if self.module.params.get("region"):
-            argv += ["--region", self.module.params["region"]]
-        self.calls.append(" ".join(args[:1]))
-        rc, out, err = self.module.run_command(argv, environ_update=self.env)
-        text = (out or "").strip()
-        try:
-            data = json.loads(text) if text else {}
-        except ValueError:
-            data = {}
-        if not isinstance(data, dict):
-            data = {"items": data}
-        if rc != 0 and not data:
-            raise PclusterError(f"pcluster {args[0]} failed (exit {rc}): {(err or out).strip()}")
-        return rc, data
-
-    def describe(self, name):
-        """The describe-cluster answer, or None when the cluster does not exist."""
-        rc, data = self.run("describe-cluster", "--cluster-name", name)
-        if rc != 0:
-            if NOT_FOUND in data.get("message", ""):
-                return None
-            raise PclusterError(f"pcluster describe-cluster {name} failed: {data.get('message', data)}", data)
-        return data
-
-    def validation_args(self):
-        args = []
-        suppress = self.module.params["suppress_validators"]
-        if suppress:
-            args += ["--suppress-validators", *suppress]
-        args += ["--validation-failure-level", self.module.params["validation_failure_level"]]
-        return args
-
-
-class ClusterManager:
-    def __init__(self, module, pcluster, name, config):
-        self.module = module
-        self.pcluster = pcluster
-        self.name = name
-        self.config = config
-        self.progress = []
-        self.result = {
-            "cluster_name": name,
-            "config": config,
-            "changes": [],
-            "validation_messages": [],
-            "would_change": False,
-            "progress": self.progress,
-        }
-        self._config_file = None
-        self.live = ProgressWriter(module.params.get("progress_file"), secrets=module.no_log_values)
-
-    def say(self, text):
-        """One live progress line (a no-op without progress_file)."""
-        self.live.write(f"pcluster[{self.name}] {text}")
-
-    # ------------------------------------------------------------ helpers
-    def fail(self, msg, **extra):
-        result = dict(self.result)
-        result.update(extra)
-        self.module.fail_json(msg=msg, **result)
-
-    def config_file(self):
-        if self._config_file is None:
-            path = os.path.join(self.module.tmpdir, f"{self.name}-config.yaml")
-            with open(path, "w", encoding="utf-8") as handle:
-                yaml.safe_dump(self.config, handle, default_flow_style=False, sort_keys=False)
-            self._config_file = path
-        return self._config_file
-
-    def stored_config(self, described):
-        url = (described.get("clusterConfiguration") or {}).get("url")
-        if not url:
-            self.fail(f"pcluster describe-cluster {self.name} returned no configuration URL")
-        try:
-            with open_url(url, timeout=60) as response:
-                text = response.read()
-        except Exception as exc:
-            self.fail(f"Could not download the stored configuration of cluster {self.name}: {to_native(exc)}")
-        try:
-            return yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            self.fail(f"The stored configuration of cluster {self.name} is not YAML: {exc}")
-        return {}  # pragma: no cover - fail exits
-
-    def stack_events(self):
-        """The failed events of the cluster's CloudFormation stack (empty when unreadable)."""
-        try:
-            cfn = client_from_module(self.module, "cloudformation")
-            events = cfn.describe_stack_events(StackName=self.name).get("StackEvents", [])
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            return [{"status": "UNKNOWN", "reason": f"could not read the stack events: {to_native(exc)}"}]
-        failed = []
-        for event in events:
-            status = event.get("ResourceStatus", "")
-            if status.endswith("FAILED"):
-                failed.append(
-                    {
-                        "logical_resource_id": event.get("LogicalResourceId"),
-                        "resource_type": event.get("ResourceType"),
-                        "status": status,
-                        "reason": event.get("ResourceStatusReason", ""),
-                        "timestamp": to_native(event.get("Timestamp", "")),
-                    }
-                )
-        return failed[:25]
-
-    def wait(self, done, failed, gone_ok=False):
-        """Poll describe-cluster until the status is in ``done``; fail on ``failed`` or timeout."""
-        params = self.module.params
-        start = time.monotonic()
-        last = None
-        self.say(
-            f"waiting for {' or '.join(done) or 'the deletion'} "
-            f"(timeout {params['wait_timeout']} s, a status query every {params['poll_interval']} s)"
-        )
-        while True:
-            described = self.pcluster.describe(self.name)
-            elapsed = int(time.monotonic() - start)
-            if described is None:
-                if gone_ok:
-                    self.progress.append({"elapsed": elapsed, "status": "DELETE_COMPLETE"})
-                    self.say(f"{elapsed} s: DELETE_COMPLETE (the cluster is gone)")
-                    return None
-                self.say(f"{elapsed} s: the cluster disappeared")
-                self.fail(f"Cluster {self.name} disappeared while waiting for {', '.join(done)}")
-            status = described.get("clusterStatus")
-            if status != last:
-                self.progress.append({"elapsed": elapsed, "status": status})
-                self.say(f"{elapsed} s: {status} (stack {described.get('cloudFormationStackStatus')})")
-                last = status
-            if status in done:
-                return described
-            if status in failed:
-                events = self.stack_events()
-                for event in events:
-                    self.say(
-                        f"stack event {event.get('logical_resource_id')} ({event.get('resource_type')}) "
-                        f"{event.get('status')}: {event.get('reason')}"
-                    )
-                reasons = "; ".join(f"{e.get('logical_resource_id')}: {e.get('reason')}" for e in events[:5])
-                self.fail(
-                    f"Cluster {self.name} reached {status} (stack {described.get('cloudFormationStackStatus')}). "
-                    f"Failed stack events: {reasons or 'none reported'}",
-                    stack_events=events,
-                    status=status,
-                )
-            if elapsed >= params["wait_timeout"]:
-                self.say(f"{elapsed} s: timed out, last status {status}")
-                self.fail(
-                    f"Timed out after {elapsed} s waiting for cluster {self.name} to reach {', '.join(done)}; "
-                    f"last status {status}",
-                    status=status,
-                )
-            time.sleep(max(params["poll_interval"], 0))
-
-    def finish(self, described, changed):
-        self.result["changed"] = changed
-        self.result["exists"] = described is not None
-        self.result["status"] = described.get("clusterStatus") if described else None
-        if described:
-            head = described.get("headNode") or {}
-            self.result["head_node"] = {
-                "instance_id": head.get("instanceId"),
-                "private_ip_address": head.get("privateIpAddress"),
-                "public_ip_address": head.get("publicIpAddress"),
-                "state": head.get("state"),
-            }
-            self.result["compute_fleet_status"] = described.get("computeFleetStatus")
-        self.module.exit_json(**self.result)
-
-    def dry_run_ok(self, rc, data, action):
-        messages = data.get("validationMessages") or data.get("configurationValidationErrors") or []
-        self.result["validation_messages"] = messages
-        if DRY_RUN_OK in data.get("message", ""):
-            return
-        detail = format_messages(messages)
-        update_errors = data.get("updateValidationErrors") or []
-        if update_errors:
-            detail += "; " + "; ".join(
-                f"{e.get('parameter')}: {e.get('message')} ({e.get('currentValue')!r} -> {e.get('requestedValue')!r})"
-                for e in update_errors
-            )
-        self.fail(
-            f"pcluster {action} --dryrun rejected the configuration of cluster {self.name}: "
-            f"{data.get('message', f'exit {rc}')}. {detail}".strip(),
-            update_validation_errors=update_errors,
-            change_set=data.get("changeSet") or [],
-        )
-
-    # ------------------------------------------------------------ states
-    def create(self):
-        p = self.pcluster
-        base = ["--cluster-name", self.name, "--cluster-configuration", self.config_file(), *p.validation_args()]
-        rc, data = p.run("create-cluster", *base, "--dryrun", "true")
-        self.dry_run_ok(rc, data, "create-cluster")
-        self.result["decision"] = "create"
-        self.result["would_change"] = True
-        if self.module.params["dry_run"]:
-            self.finish(None, changed=False)
-        if self.module.check_mode:
-            self.finish(None, changed=True)
-        rollback = "true" if self.module.params["rollback_on_failure"] else "false"
-        self.say("creating the cluster (pcluster create-cluster)")
-        rc, data = p.run("create-cluster", *base, "--rollback-on-failure", rollback)
-        if rc != 0:
-            self.fail(
-                f"pcluster create-cluster {self.name} failed: {data.get('message')}. "
-                f"{format_messages(data.get('configurationValidationErrors'))}".strip(),
-                validation_messages=data.get("configurationValidationErrors") or [],
-            )
-        self.result["validation_messages"] = data.get("validationMessages") or self.result["validation_messages"]
-        if not self.module.params["wait"]:
-            self.finish(p.describe(self.name), changed=True)
-        described = self.wait(("CREATE_COMPLETE",), ("CREATE_FAILED", "DELETE_IN_PROGRESS", "DELETE_COMPLETE"))
-        self.finish(described, changed=True)
-
-    def present(self):  # noqa: PLR0912, PLR0915 - the documented create/update state machine, in order
-        p = self.pcluster
-        described = p.describe(self.name)
-        if described and described.get("clusterStatus") in IN_PROGRESS:
-            status = described["clusterStatus"]
-            if status == "DELETE_IN_PROGRESS":
-                described = self.wait((), ("DELETE_FAILED",), gone_ok=True)
-            else:
-                described = self.wait(("CREATE_COMPLETE", "UPDATE_COMPLETE"), ("CREATE_FAILED", "UPDATE_FAILED"))
-        if described is None:
-            if self.module._diff:
-                self.result["diff"] = {"before": "", "after": yaml.safe_dump(self.config, sort_keys=False)}
-            self.create()
-        if described.get("clusterStatus") == "CREATE_FAILED":
-            self.fail(
-                f"Cluster {self.name} exists in state CREATE_FAILED; delete it (state: absent) and create it again",
-                stack_events=self.stack_events(),
-                status="CREATE_FAILED",
-            )
-
-        stored = self.stored_config(described)
-        decided = decide_update(stored, self.config)
-        self.result["decision"] = decided["decision"]
-        self.result["changes"] = decided["changes"]
-        if self.module._diff:
-            self.result["diff"] = {
-                "before": yaml.safe_dump(stored, sort_keys=False),
-                "after": yaml.safe_dump(self.config, sort_keys=False),
-            }
-        if decided["decision"] == NO_CHANGE:
-            self.finish(described, changed=False)
-        self.result["would_change"] = True
-
-        if decided["decision"] == REPLACEMENT:
-            if not self.module.params["allow_replacement"]:
-                self.fail(
-                    f"Cluster {self.name}: ParallelCluster cannot apply these changes to an existing cluster - "
-                    + "; ".join(explain(decided, REPLACEMENT))
-                    + ". Set allow_replacement: true to delete and recreate it, or revert the settings."
-                )
-            if self.module.params["dry_run"] or self.module.check_mode:
-                self.finish(described, changed=not self.module.params["dry_run"])
-            self.delete(described, finish=False)
-            self._config_file = None
-            self.create()
-
-        base = ["--cluster-name", self.name, "--cluster-configuration", self.config_file(), *p.validation_args()]
-        if decided["decision"] == FLEET_STOP and not self.module.params["allow_fleet_stop"]:
-            self.fail(
-                f"Cluster {self.name}: the update needs the compute fleet stopped - "  # noqa: S608 - a message
-                + "; ".join(explain(decided, FLEET_STOP))
-                + ". Set allow_fleet_stop: true to stop it for the update (jobs on the fleet are lost), "
-                "or set parallelcluster_queue_update_strategy (QueueUpdateStrategy) to DRAIN or TERMINATE where "
-                "ParallelCluster allows it."
-            )
-        fleet_running = described.get("computeFleetStatus") not in ("STOPPED", "STOP_REQUESTED", "STOPPING")
-        if (
-            decided["decision"] == FLEET_STOP
-            and fleet_running
-            and not (self.module.check_mode or self.module.params["dry_run"])
-        ):
-            self.set_fleet("STOP_REQUESTED", "STOPPED")
-        dry_args = ["--dryrun", "true"]
-        if (
-            decided["decision"] == FLEET_STOP
-            and fleet_running
-            and (self.module.check_mode or self.module.params["dry_run"])
-        ):
-            # Check mode / dry run with the fleet still running: pcluster would refuse only because the
-            # fleet is not stopped yet, which allow_fleet_stop takes care of; the other checks still run.
-            dry_args += ["--force-update", "true"]
-        rc, data = p.run("update-cluster", *base, *dry_args)
-        self.dry_run_ok(rc, data, "update-cluster")
-        self.result["change_set"] = data.get("changeSet") or []
-        if self.module.params["dry_run"]:
-            self.finish(described, changed=False)
-        if self.module.check_mode:
-            self.finish(described, changed=True)
-        self.say(f"updating the cluster (pcluster update-cluster, {len(decided['changes'])} settings)")
-        rc, data = p.run("update-cluster", *base)
-        if rc != 0:
-            self.fail(
-                f"pcluster update-cluster {self.name} failed: {data.get('message')}",
-                update_validation_errors=data.get("updateValidationErrors") or [],
-                validation_messages=data.get("configurationValidationErrors") or [],
-            )
-        self.result["validation_messages"] = data.get("validationMessages") or self.result["validation_messages"]
-        if self.module.params["wait"]:
-            described = self.wait(("UPDATE_COMPLETE",), ("UPDATE_FAILED",))
-        else:
-            described = p.describe(self.name)
-        if decided["decision"] == FLEET_STOP and fleet_running:
-            self.set_fleet("START_REQUESTED", "RUNNING")
-            described = p.describe(self.name)
-        self.finish(described, changed=True)
-
-    def set_fleet(self, requested, final):
-        rc, data = self.pcluster.run("update-compute-fleet", "--cluster-name", self.name, "--status", requested)
-        if rc != 0:
-            self.fail(f"pcluster update-compute-fleet {self.name} --status {requested} failed: {data.get('message')}")
-        self.say(f"compute fleet {requested}: waiting for {final} (timeout {self.module.params['wait_timeout']} s)")
-        start = time.monotonic()
-        last = None
-        while True:
-            described = self.pcluster.describe(self.name) or {}
-            status = described.get("computeFleetStatus")
-            elapsed = int(time.monotonic() - start)
-            self.progress.append({"elapsed": elapsed, "status": f"compute fleet {status}"})
-            if status != last:
-                self.say(f"{elapsed} s: compute fleet {status}")
-                last = status
-            if status == final:
-                return
-            if time.monotonic() - start > self.module.params["wait_timeout"]:
-                self.say(f"{elapsed} s: timed out, compute fleet {status}")
-                self.fail(f"Timed out waiting for the compute fleet of {self.name} to reach {final} (now {status})")
-            time.sleep(max(self.module.params["poll_interval"], 0))
-
-    def delete(self, described, finish=True):
-        if described.get("clusterStatus") == "DELETE_IN_PROGRESS":
-            self.wait((), ("DELETE_FAILED",), gone_ok=True)
-            if finish:
-                self.finish(None, changed=True)
-            return
-        self.say("deleting the cluster (pcluster delete-cluster)")
-        rc, data = self.pcluster.run("delete-cluster", "--cluster-name", self.name)
-        if rc != 0:
-            if NOT_FOUND in data.get("message", ""):
-                if finish:
-                    self.finish(None, changed=False)
-                return
-            self.fail(f"pcluster delete-cluster {self.name} failed: {data.get('message')}")
-        if self.module.params["wait"]:
-            self.wait((), ("DELETE_FAILED",), gone_ok=True)
-        if finish:
-            self.finish(None, changed=True)
-
-    def absent(self):
-        described = self.pcluster.describe(self.name)
-        self.result["decision"] = "delete" if described else NO_CHANGE
-        if described is None:
-            self.finish(None, changed=False)
-        self.result["would_change"] = True
-        if self.module._diff:
-            self.result["diff"] = {"before": self.name, "after": ""}
-        if self.module.params["dry_run"]:
-            self.finish(described, changed=False)
-        if self.module.check_mode:
-            self.finish(described, changed=True)
-        self.delete(described)
-
-
-def wanted_config(module):
-    params = module.params
-    if params["spec"] is not None:
-        try:
-            return render(params["spec"], subnets_pending=params["subnets_pending"])
-        except SpecError as exc:
-            module.fail_json(msg="Invalid cluster variables: " + "; ".join(exc.errors), errors=exc.errors)
-    return params["config"]
 
 
 def main():
-    argument_spec = dict(
-        name=dict(type="str", aliases=["cluster_name"]),
-        state=dict(type="str", choices=["present", "absent", "rendered"], default="present"),
-        spec=dict(type="dict"),
-        subnets_pending=dict(type="bool", default=False),
-        config=dict(type="dict"),
-        pcluster_path=dict(type="path", default="pcluster"),
-        dry_run=dict(type="bool", default=False),
-        allow_fleet_stop=dict(type="bool", default=False),
-        allow_replacement=dict(type="bool", default=False),
-        suppress_validators=dict(type="list", elements="str", default=[]),
-        validation_failure_level=dict(type="str", choices=["INFO", "WARNING", "ERROR"], default="ERROR"),
-        rollback_on_failure=dict(type="bool", default=True),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=3600),
-        poll_interval=dict(type="int", default=30),
-        progress_file=dict(type="path"),
-    )
     module = AnsibleAWSModule(
-        argument_spec=argument_spec,
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
         mutually_exclusive=[["spec", "config"]],
         required_if=[["state", "rendered", ["spec"]]],
     )
-    if not HAS_YAML:  # pragma: no cover
-        module.fail_json(msg="PyYAML is required for pcluster_cluster")
-    params = module.params
-    if params["state"] == "rendered":
-        module.exit_json(
-            changed=False,
-            config=wanted_config(module),
-            cluster_name=params["name"] or params["spec"].get("cluster_name"),
-        )
-
-    name = params["name"] or (params["spec"] or {}).get("cluster_name")
-    if not name:
-        module.fail_json(msg="name is required (or spec.cluster_name)")
-    config = None
-    if params["state"] == "present":
-        if params["spec"] is None and params["config"] is None:
-            module.fail_json(msg="state=present needs spec or config")
-        config = wanted_config(module)
-
-    manager = ClusterManager(module, Pcluster(module), name, config)
-    try:
-        if params["state"] == "present":
-            manager.present()
-        else:
-            manager.absent()
-    except PclusterError as exc:
-        manager.fail(str(exc))
+    run_module(module, lambda: cluster_result(module))
 
 
 if __name__ == "__main__":

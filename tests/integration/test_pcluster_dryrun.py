@@ -16,7 +16,7 @@ import boto3
 import pytest
 import yaml
 
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _pcluster as pc
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._pcluster_spec import render
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "unit" / "fixtures" / "pcluster"
@@ -95,7 +95,7 @@ def lab_spec(lab_network, case="minimal"):
 
 
 def test_rendered_config_passes_the_real_dry_run(lab_env, lab_network, tmp_path):
-    _rc, answer = dry_run(pc.render(lab_spec(lab_network)), lab_env, tmp_path)
+    _rc, answer = dry_run(render(lab_spec(lab_network)), lab_env, tmp_path)
     assert "Request would have succeeded" in answer["message"], answer
     assert not [m for m in answer.get("validationMessages", []) if m["level"] == "ERROR"]
 
@@ -103,12 +103,12 @@ def test_rendered_config_passes_the_real_dry_run(lab_env, lab_network, tmp_path)
 def test_multi_subnet_queue_passes(lab_env, lab_network, tmp_path):
     spec = lab_spec(lab_network)
     spec["subnet_ids"] = lab_network["subnets"]
-    _rc, answer = dry_run(pc.render(spec), lab_env, tmp_path)
+    _rc, answer = dry_run(render(spec), lab_env, tmp_path)
     assert "Request would have succeeded" in answer["message"], answer
 
 
 def test_pcluster_reports_its_own_errors(lab_env, lab_network, tmp_path):
-    config = pc.render(lab_spec(lab_network))
+    config = render(lab_spec(lab_network))
     config["HeadNode"]["Iam"] = {"AdditionalIamPolicies": [{"Policy": "arn:aws:iam::aws:policy/NoSuchPolicyHpcops"}]}
     rc, answer = dry_run(config, lab_env, tmp_path)
     assert rc != 0

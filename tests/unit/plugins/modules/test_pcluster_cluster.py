@@ -16,7 +16,9 @@ import pytest
 import yaml
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _pcluster as pc
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _pcluster_manager
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _pcluster_policy as pcp
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._pcluster_spec import render
 from ansible_collections.hpcops.aws_hpc.plugins.modules import pcluster_cluster
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "pcluster"
@@ -76,14 +78,14 @@ def run(capsys, check_mode=False, diff=False, **args):
 def config(**changes):
     spec = json.loads(json.dumps(SPEC))
     spec.update(changes)
-    return pc.render(spec)
+    return render(spec)
 
 
 # ---------------------------------------------------------------- rendered
 def test_rendered_runs_nothing(fake, capsys):
     result = run(capsys, state="rendered", spec=SPEC, pcluster_path="/nonexistent/pcluster")
     assert result["changed"] is False
-    assert result["config"] == pc.render(SPEC)
+    assert result["config"] == render(SPEC)
     assert fake.state()["calls"] == []
 
 
@@ -91,9 +93,9 @@ def test_bad_variables_fail_before_any_call(fake, capsys):
     spec = dict(SPEC, scaledown_idletime=0)
     result = run(capsys, state="rendered", spec=spec)
     assert result["failed"]
-    assert "parallelcluster_scaledown_idletime" in result["msg"]
+    assert "spec.scaledown_idletime" in result["msg"]
     result = run(capsys, state="present", spec=spec)
-    assert result["failed"] and "parallelcluster_scaledown_idletime" in result["msg"]
+    assert result["failed"] and "spec.scaledown_idletime" in result["msg"]
     assert fake.state()["calls"] == []
 
 
@@ -131,7 +133,7 @@ def test_create_waits_and_returns_head_node(fake, capsys):
 def test_second_run_is_unchanged(fake, capsys):
     fake.seed("hello", config())
     result = run(capsys, spec=SPEC)
-    assert result["changed"] is False and result["decision"] == pc.NO_CHANGE
+    assert result["changed"] is False and result["decision"] == pcp.NO_CHANGE
     assert fake.commands() == ["describe-cluster"]
 
 
@@ -147,7 +149,7 @@ def test_validation_failure_shows_pclusters_messages(fake, capsys):
 def test_failed_create_reports_stack_events(fake, capsys, monkeypatch):
     fake.set(fail_create=True)
     events = [{"logical_resource_id": "HeadNode", "status": "CREATE_FAILED", "reason": "capacity"}]
-    monkeypatch.setattr(pcluster_cluster.ClusterManager, "stack_events", lambda self: events)
+    monkeypatch.setattr(_pcluster_manager.ClusterManager, "stack_events", lambda self: events)
     result = run(capsys, spec=SPEC)
     assert result["failed"]
     assert "CREATE_FAILED" in result["msg"] and "HeadNode: capacity" in result["msg"]
@@ -160,7 +162,7 @@ def test_live_update(fake, capsys):
     spec = json.loads(json.dumps(SPEC))
     spec["queues"][0]["compute_resources"][0]["max_count"] = 20
     result = run(capsys, spec=spec, diff=True)
-    assert result["changed"] is True and result["decision"] == pc.LIVE_UPDATE
+    assert result["changed"] is True and result["decision"] == pcp.LIVE_UPDATE
     assert fake.commands() == [
         "describe-cluster",
         "update-cluster --dryrun true",
@@ -186,7 +188,7 @@ def test_update_check_mode_changes_nothing(fake, capsys):
 def test_fleet_stop_refused_without_permission(fake, capsys):
     fake.seed("hello", config())
     result = run(capsys, spec=dict(SPEC, scaledown_idletime=30))
-    assert result["failed"] and result["decision"] == pc.FLEET_STOP
+    assert result["failed"] and result["decision"] == pcp.FLEET_STOP
     assert "needs the compute fleet stopped" in result["msg"]
     assert "Scheduling.SlurmSettings.ScaledownIdletime: 10 -> 30" in result["msg"]
     assert "allow_fleet_stop" in result["msg"]
@@ -220,7 +222,7 @@ def test_replacement_refused_without_permission(fake, capsys):
     spec = json.loads(json.dumps(SPEC))
     spec["head_node"]["instance_type"] = "t3.large"
     result = run(capsys, spec=spec)
-    assert result["failed"] and result["decision"] == pc.REPLACEMENT
+    assert result["failed"] and result["decision"] == pcp.REPLACEMENT
     assert "HeadNode.InstanceType: 't3.micro' -> 't3.large'" in result["msg"]
     assert "allow_replacement" in result["msg"]
 
@@ -255,3 +257,29 @@ def test_credentials_go_to_the_environment_not_argv(fake, capsys):
     run(capsys, spec=SPEC, check_mode=True, access_key="AKIAEXAMPLE", secret_key="secret-value")
     for call in fake.state()["calls"]:
         assert "secret-value" not in " ".join(call)
+
+
+# ---------------------------------------------------------------- documented returns and option names
+def test_update_returns_the_change_set_and_the_fleet_status(fake, capsys):
+    fake.seed("hello", config())
+    spec = json.loads(json.dumps(SPEC))
+    spec["queues"][0]["compute_resources"][0]["max_count"] = 20
+    result = run(capsys, check_mode=True, spec=spec)
+    assert result["change_set"] == [{"parameter": "x", "currentValue": 1, "requestedValue": 2}]
+    assert result["compute_fleet_status"] == "RUNNING"
+
+
+def test_fleet_stop_refusal_names_module_options(fake, capsys):
+    fake.seed("hello", config())
+    result = run(capsys, spec=dict(SPEC, scaledown_idletime=30))
+    assert "Set allow_fleet_stop: true" in result["msg"]
+    assert "spec.queue_update_strategy (QueueUpdateStrategy)" in result["msg"]
+    assert "parallelcluster_" not in result["msg"]
+
+
+def test_failure_carries_the_result_so_far(fake, capsys):
+    fake.seed("hello", config())
+    result = run(capsys, spec=dict(SPEC, scaledown_idletime=30))
+    assert result["failed"] and result["cluster_name"] == "hello"
+    assert result["changes"][0]["path"] == "Scheduling.SlurmSettings.ScaledownIdletime"
+    assert result["progress"] == []

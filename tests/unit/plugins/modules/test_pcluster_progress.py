@@ -17,17 +17,13 @@ import pytest
 import yaml
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _pcluster_manager
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._pcluster_cli import PclusterError
 from ansible_collections.hpcops.aws_hpc.plugins.modules import pcluster_cluster
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "pcluster"
 SPEC = yaml.safe_load((FIXTURES / "minimal.spec.yml").read_text())
 POLL = 30
-
-
-class Failed(Exception):
-    def __init__(self, result):
-        super().__init__(result["msg"])
-        self.result = result
 
 
 class FakeClock:
@@ -64,19 +60,15 @@ class FakePcluster:
 
 def manager(tmp_path, monkeypatch, answers, *, progress=True, secrets=(), timeout=3600):
     clock = FakeClock()
-    monkeypatch.setattr(pcluster_cluster, "time", clock)
+    monkeypatch.setattr(_pcluster_manager, "time", clock)
     path = tmp_path / "progress.log"
     path.touch()
-
-    def fail_json(**result):
-        raise Failed(result)
 
     module = SimpleNamespace(
         params={"progress_file": str(path) if progress else None, "wait_timeout": timeout, "poll_interval": POLL},
         no_log_values=set(secrets),
-        fail_json=fail_json,
     )
-    cluster = pcluster_cluster.ClusterManager(module, FakePcluster(answers), "demo", {})
+    cluster = _pcluster_manager.ClusterManager(module, FakePcluster(answers), "demo", {})
     return cluster, path
 
 
@@ -114,9 +106,9 @@ def test_failure_writes_the_failed_stack_events_with_secrets_masked(tmp_path, mo
     events = [{"logical_resource_id": "HeadNode", "resource_type": "AWS::EC2::Instance", "status": "CREATE_FAILED",
                "reason": "insufficient capacity (s3cr3t-key)"}]
     monkeypatch.setattr(cluster, "stack_events", lambda: events)
-    with pytest.raises(Failed) as failure:
+    with pytest.raises(PclusterError) as failure:
         cluster.wait(("CREATE_COMPLETE",), ("CREATE_FAILED",))
-    assert "HeadNode: insufficient capacity" in failure.value.result["msg"]
+    assert "HeadNode: insufficient capacity" in failure.value.fail_kwargs()["msg"]
     assert lines(path)[-2:] == [
         "pcluster[demo] 30 s: CREATE_FAILED (stack CREATE_FAILED)",
         "pcluster[demo] stack event HeadNode (AWS::EC2::Instance) CREATE_FAILED: insufficient capacity (********)",
@@ -126,7 +118,7 @@ def test_failure_writes_the_failed_stack_events_with_secrets_masked(tmp_path, mo
 
 def test_timeout_is_the_last_line(tmp_path, monkeypatch):
     cluster, path = manager(tmp_path, monkeypatch, ["UPDATE_IN_PROGRESS"], timeout=60)
-    with pytest.raises(Failed, match="Timed out after 60 s"):
+    with pytest.raises(PclusterError, match="Timed out after 60 s"):
         cluster.wait(("UPDATE_COMPLETE",), ("UPDATE_FAILED",))
     assert lines(path)[-1] == "pcluster[demo] 60 s: timed out, last status UPDATE_IN_PROGRESS"
 
