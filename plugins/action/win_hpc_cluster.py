@@ -9,7 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _hpcpack_specs as specs
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack import plan_cluster, retry_settings
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack_cluster import plan_cluster, retry_settings
 from ansible_collections.hpcops.aws_hpc.plugins.plugin_utils._hpc_action import HpcWindowsAction
 
 

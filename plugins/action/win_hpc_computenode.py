@@ -9,7 +9,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _hpcpack_specs as specs
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack import plan_computenode, setup_result
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack import setup_result
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack_computenode import plan_computenode
 from ansible_collections.hpcops.aws_hpc.plugins.plugin_utils._hpc_action import HpcWindowsAction
 
 
@@ -36,7 +37,9 @@ class ActionModule(HpcWindowsAction):
         outcome = {"plan": plan, "reboot_required": False}
         if not plan.changed or check_mode:
             return outcome
-        params = dict(common, changes=plan.changes, timeout=args["timeout"], register_timeout=args["register_timeout"])
+        params = dict(
+            common, changes=plan.changes, setup_timeout=args["setup_timeout"], register_timeout=args["register_timeout"]
+        )
         secrets = {"pfx_password": args["pfx_password"]} if plan.steps("install") else None
         applied = runner.run("computenode_apply", params, secrets=secrets, mutating=True)
         result = applied.get("install")

@@ -11,12 +11,12 @@ __metaclass__ = type
 import ntpath
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _hpcpack_specs as specs
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack import (
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack import setup_result
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack_headnode import (
     DEFAULT_CATALOGS,
     connection_string_switches,
     install_share_certificates,
     plan_headnode,
-    setup_result,
     setup_skip_component,
 )
 from ansible_collections.hpcops.aws_hpc.plugins.plugin_utils._hpc_action import HpcWindowsAction
@@ -70,7 +70,7 @@ class ActionModule(HpcWindowsAction):
                         {"name": switch, "catalog": catalogs[key]}
                         for switch, key in connection_string_switches(version)
                     ],
-                    "timeout": install["timeout"],
+                    "setup_timeout": install["setup_timeout"],
                 },
             },
             secrets=secrets,

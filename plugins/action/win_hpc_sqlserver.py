@@ -11,8 +11,8 @@ __metaclass__ = type
 import re
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _hpcpack_specs as specs
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack import (
-    HpcPlanError,
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack import HpcPlanError
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack_sql import (
     database_files,
     normalise_databases,
     plan_sqlserver,
@@ -97,7 +97,7 @@ class ActionModule(HpcWindowsAction):
             "sqlserver_apply",
             {
                 "server": args["server"],
-                "timeout": args["timeout"],
+                "sql_timeout": args["sql_timeout"],
                 "changes": plan.changes,
                 "sql": sql,
                 "hpc_login": hpc["username"] if hpc else None,

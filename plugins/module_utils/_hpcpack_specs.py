@@ -4,8 +4,9 @@
 
 """Argument specs of the HPC Pack Windows modules, in one place (private: no compatibility promise).
 
-The module stubs in plugins/modules/ hand these to AnsibleModule (so ansible-test validate-modules
-checks them against the documentation) and the action plugins validate the task with the same dict.
+The module stubs in plugins/modules/ hand these to AnsibleModule through :func:`action_plugin_stub` (so
+ansible-test validate-modules checks them against the documentation) and the action plugins validate the task
+with the same dict.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,9 +15,11 @@ __metaclass__ = type
 
 import copy
 
+from ansible.module_utils.basic import AnsibleModule
+
 # The HPC Pack versions the Windows tier installs (2016: setup 5.x, 2019: setup 6.x); plugins/module_utils/_hpcpack.py
 # has the same tuple with its sources, and tests/unit/plugins/module_utils/test_hpcpack.py holds them equal (this
-# module stays free of imports so that the module stubs load it alone).
+# module imports no other module_utils of the collection, so that the module stubs load it alone).
 HPCPACK_VERSIONS = ("2016", "2019")
 
 # Where the HPC Pack image carries setup.exe: packer/scripts/windows/install-hpcpack.ps1 unpacks the installer
@@ -72,7 +75,7 @@ SQLSERVER = dict(
         ),
         error_messages=dict(type="bool", default=True),
         sa_disabled=dict(type="bool", default=True),
-        timeout=dict(type="int", default=600),
+        sql_timeout=dict(type="int", default=600),
     ),
 )
 
@@ -118,10 +121,11 @@ HEADNODE = dict(
                 skip_components=dict(
                     type="list", elements="str", choices=["rras", "dhcp", "wds"], default=["rras", "dhcp", "wds"]
                 ),
-                timeout=dict(type="int", default=7200),
+                setup_timeout=dict(type="int", default=7200),
             ),
         ),
-        # None: the install share of hpcpack_version (_hpcpack.install_share_certificates); "" skips publishing.
+        # None: the install share of hpcpack_version (_hpcpack_headnode.install_share_certificates); "" skips
+        # publishing.
         publish_certificate=dict(type="str"),
         hpcpack_version=dict(type="str", choices=list(HPCPACK_VERSIONS), default="2016"),
     ),
@@ -185,7 +189,7 @@ COMPUTENODE = dict(
         register_timeout=dict(type="int", default=900),
         drain_timeout=dict(type="int", default=3600),
         force_after_timeout=dict(type="bool", default=True),
-        timeout=dict(type="int", default=3600),
+        setup_timeout=dict(type="int", default=3600),
     ),
     required_if=[("state", "present", ["pfx_password"])],
 )
@@ -207,3 +211,21 @@ CONNECTION_CHECK = dict(
         allow_unvalidated_certificate=dict(type="bool", default=False),
     ),
 )
+
+# The argument spec of each module, by module name.
+SPECS = {
+    "win_hpc_sqlserver": SQLSERVER,
+    "win_hpc_headnode": HEADNODE,
+    "win_hpc_cluster": CLUSTER,
+    "win_hpc_computenode": COMPUTENODE,
+    "win_hpc_domain_membership": DOMAIN_MEMBERSHIP,
+    "win_hpc_connection_check": CONNECTION_CHECK,
+}
+
+
+def action_plugin_stub(name):
+    """``main()`` of the module stub ``name``: the work is done by the action plugin of the same name, on the
+    controller. Run as a module (for example by ansible-test, which reads the argument spec this way), it
+    validates the arguments and fails."""
+    module = AnsibleModule(supports_check_mode=True, **SPECS[name])
+    module.fail_json(msg="hpcops.aws_hpc.%s runs on the controller as an action plugin" % name)

@@ -15,7 +15,6 @@ description:
     -InstallCredential)),
     cluster members with roles (C(Add-HpcMember)), the head node's roles (C(Set-HpcNode -Role)) and state
     (C(Set-HpcNodeState)).
-  - Runs on the controller (action plugin) - one read-only PowerShell probe, one apply only when something changes.
   - Every HPC cmdlet gets C(-Scheduler) (O(scheduler)); the probe's first cluster read and C(Set-HpcNetwork) and
     C(Set-HpcClusterProperty) are retried while the cluster is not ready yet (O(retries)).
   - The job credential cannot be read back from HPC Pack's credential cache; the module records the user name it set
@@ -28,6 +27,8 @@ description:
     C(become=true), C(become_method=ansible.builtin.runas) and C(become_user) set to that domain account, as the
     headnode role does with its C(headnode_service_account). Run as another account (the local C(ansible_user), for
     example), the module fails before any change, naming both accounts.
+extends_documentation_fragment:
+  - hpcops.aws_hpc.win_hpc
 author: hpcops developers (@hpcops)
 options:
   network:
@@ -126,26 +127,6 @@ options:
       delay_seconds:
         description: Seconds between attempts (fixed).
         type: int
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
-attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
-  check_mode:
-    support: full
-    details: Only the read-only probe is sent.
-  diff_mode:
-    support: full
-  idempotent:
-    description: A second run with the same arguments reports no change.
-    support: full
-  platform:
-    platforms: windows
 """
 
 EXAMPLES = r"""
@@ -171,26 +152,23 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-round_trips:
-  description: PowerShell round trips this task made to the host.
-  returned: always
-  type: int
-  sample: 1
 changes:
-  description: The planned (check mode) or made changes, each with its step, object and action. Never a secret.
+  description: The network, credential, member and node changes planned (check mode) or made; never a secret.
   returned: always
   type: list
   elements: dict
+  sample: [{"step": "member", "object": "HPC\\hpc-users", "action": "add", "role": "User"}]
+round_trips:
+  description: PowerShell round trips this task made to the host - the probe, and the apply when something changes.
+  returned: always
+  type: int
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack_specs import CLUSTER
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack_specs import action_plugin_stub
 
 
 def main():
-    module = AnsibleModule(supports_check_mode=True, **CLUSTER)
-    module.fail_json(msg="hpcops.aws_hpc.win_hpc_cluster runs on the controller as an action plugin")
+    action_plugin_stub("win_hpc_cluster")
 
 
 if __name__ == "__main__":

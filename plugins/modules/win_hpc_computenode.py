@@ -28,7 +28,8 @@ description:
     U(https://github.com/Azure/cyclecloud-hpcpack), C(MSFT_xHpcNodeInstall) in
     U(https://github.com/Azure/hpcpack-template) and U(https://github.com/Azure/hpcpack-template-2016)) and both read
     the certificates from the head node's C(REMINST) share, so the module has no version option.
-  - Runs on the controller (action plugin) - one read-only PowerShell probe, one apply only when something changes.
+extends_documentation_fragment:
+  - hpcops.aws_hpc.win_hpc
 author: hpcops developers (@hpcops)
 options:
   state:
@@ -91,30 +92,12 @@ options:
     description: After O(drain_timeout), force the node offline (V(true)) or fail (V(false)).
     type: bool
     default: true
-  timeout:
-    description: Seconds setup may take.
+  setup_timeout:
+    description:
+      - Seconds HPC Pack compute node setup may take.
+      - Formerly C(timeout).
     type: int
     default: 3600
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
-attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
-  check_mode:
-    support: full
-    details: Only the read-only probe is sent.
-  diff_mode:
-    support: full
-  idempotent:
-    description: A second run with the same arguments reports no change.
-    support: full
-  platform:
-    platforms: windows
 """
 
 EXAMPLES = r"""
@@ -137,42 +120,42 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+changes:
+  description: The certificate, setup, template and node state changes planned (check mode) or made, or the drain
+    and removal of O(state=absent); never a secret.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"step": "node_template", "object": "IP-0A00010B", "action": "assign",
+            "template": "Default ComputeNode Template"},
+           {"step": "node_state", "object": "IP-0A00010B", "action": "online"}]
+round_trips:
+  description: PowerShell round trips this task made to the host - the probe, and the apply when something changes.
+  returned: always
+  type: int
 reboot_required:
-  description: Setup exited with 3010.
+  description: Compute node setup exited with 3010 - the host must reboot.
   returned: always
   type: bool
 setup_exit_code:
-  description: Exit code of setup.exe.
+  description: Exit code of HPC Pack compute node setup (C(setup.exe)).
   returned: when setup ran
   type: int
 setup_log:
-  description: The newest HPC Pack setup log under C(C:\Windows\Temp).
+  description: The compute node setup's log - the newest HPC Pack setup log under C(C:\Windows\Temp).
   returned: when setup ran
   type: str
 forced_offline:
   description: The node was forced offline after O(drain_timeout).
   returned: when it happened
   type: bool
-round_trips:
-  description: PowerShell round trips this task made to the host.
-  returned: always
-  type: int
-  sample: 1
-changes:
-  description: The planned (check mode) or made changes, each with its step, object and action. Never a secret.
-  returned: always
-  type: list
-  elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack_specs import COMPUTENODE
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack_specs import action_plugin_stub
 
 
 def main():
-    module = AnsibleModule(supports_check_mode=True, **COMPUTENODE)
-    module.fail_json(msg="hpcops.aws_hpc.win_hpc_computenode runs on the controller as an action plugin")
+    action_plugin_stub("win_hpc_computenode")
 
 
 if __name__ == "__main__":

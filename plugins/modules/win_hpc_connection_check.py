@@ -15,6 +15,15 @@ description:
     amazon.aws.aws_ssm.
   - Reads the connection plugin's resolved options, so defaults count - for example winrm over HTTPS without a transport
     resolves to Basic and is refused.
+extends_documentation_fragment:
+  - hpcops.aws_hpc.win_hpc
+attributes:
+  check_mode:
+    details: Reads the connection settings only.
+  diff_mode:
+    support: none
+  idempotent:
+    description: Never changes anything.
 author: hpcops developers (@hpcops)
 options:
   allow_ntlm:
@@ -26,26 +35,6 @@ options:
                  certificate.
     type: bool
     default: false
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
-attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
-  check_mode:
-    support: full
-    details: Reads the connection settings only.
-  diff_mode:
-    support: none
-  idempotent:
-    description: Never changes anything.
-    support: full
-  platform:
-    platforms: windows
 """
 
 EXAMPLES = r"""
@@ -66,14 +55,11 @@ problems:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack_specs import CONNECTION_CHECK
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack_specs import action_plugin_stub
 
 
 def main():
-    module = AnsibleModule(supports_check_mode=True, **CONNECTION_CHECK)
-    module.fail_json(msg="hpcops.aws_hpc.win_hpc_connection_check runs on the controller as an action plugin")
+    action_plugin_stub("win_hpc_connection_check")
 
 
 if __name__ == "__main__":

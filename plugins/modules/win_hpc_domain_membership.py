@@ -16,7 +16,8 @@ description:
     account
     resolves only after that reboot, so it is added on the next run (the roles run the module again after the reboot).
   - A host that is a member of another domain is never moved; the module fails naming both domains.
-  - Runs on the controller (action plugin) - one read-only PowerShell probe, one apply only when something changes.
+extends_documentation_fragment:
+  - hpcops.aws_hpc.win_hpc
 author: hpcops developers (@hpcops)
 options:
   domain:
@@ -41,26 +42,6 @@ options:
     description: Put C(<netbios_domain>\<computer name>$) in the local Administrators group.
     type: bool
     default: true
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
-attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
-  check_mode:
-    support: full
-    details: Only the read-only probe is sent.
-  diff_mode:
-    support: full
-  idempotent:
-    description: A second run with the same arguments reports no change.
-    support: full
-  platform:
-    platforms: windows
 """
 
 EXAMPLES = r"""
@@ -78,30 +59,27 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+changes:
+  description: The domain join and local Administrators change planned (check mode) or made; never a secret.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"step": "domain_join", "object": "hpc.internal", "action": "join", "ou_path": null}]
+round_trips:
+  description: PowerShell round trips this task made to the host - the probe, and the apply when something changes.
+  returned: always
+  type: int
 reboot_required:
   description: The host joined the domain and must reboot.
   returned: always
   type: bool
-round_trips:
-  description: PowerShell round trips this task made to the host.
-  returned: always
-  type: int
-  sample: 1
-changes:
-  description: The planned (check mode) or made changes, each with its step, object and action. Never a secret.
-  returned: always
-  type: list
-  elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack_specs import DOMAIN_MEMBERSHIP
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack_specs import action_plugin_stub
 
 
 def main():
-    module = AnsibleModule(supports_check_mode=True, **DOMAIN_MEMBERSHIP)
-    module.fail_json(msg="hpcops.aws_hpc.win_hpc_domain_membership runs on the controller as an action plugin")
+    action_plugin_stub("win_hpc_domain_membership")
 
 
 if __name__ == "__main__":

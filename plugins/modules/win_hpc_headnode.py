@@ -30,10 +30,11 @@ description:
     RV(reboot_required) - the headnode role then reboots with M(ansible.windows.win_reboot); any other code fails
     with the
     path of the setup log.
-  - Runs on the controller (action plugin) - one read-only PowerShell probe, one apply only when something changes and
-    never in check mode. Passwords travel as a SecureString parameter and never appear in results or logs; the SQL
+  - Passwords travel as a SecureString parameter and never appear in results or logs; the SQL
     password is on setup.exe's command line on the host only (in the connection strings), as HPC Pack's unattended
     setup requires.
+extends_documentation_fragment:
+  - hpcops.aws_hpc.win_hpc
 author: hpcops developers (@hpcops)
 options:
   certificate:
@@ -86,9 +87,9 @@ options:
     suboptions:
       setup_path:
         description:
-          - Path of HPC Pack's C(setup.exe) on the host.
-          - The default is where the HPC Pack image bake (C(packer/scripts/windows/install-hpcpack.ps1)) unpacks the
-            installer; C(setup.exe) is at the root of HPC Pack's setup package.
+          - Path of HPC Pack's C(setup.exe) on the head node.
+          - The default is the same as for the compute nodes
+            (O(hpcops.aws_hpc.win_hpc_computenode#module:setup_path)), where the HPC Pack image unpacks the installer.
         type: str
         default: C:\HPCPack\Setup\setup.exe
       cluster_name:
@@ -155,8 +156,10 @@ options:
         elements: str
         choices: [rras, dhcp, wds]
         default: [rras, dhcp, wds]
-      timeout:
-        description: Seconds setup may take.
+      setup_timeout:
+        description:
+          - Seconds HPC Pack head node setup may take.
+          - Formerly C(timeout).
         type: int
         default: 7200
   publish_certificate:
@@ -176,26 +179,6 @@ options:
     type: str
     choices: ['2016', '2019']
     default: '2016'
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
-attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
-  check_mode:
-    support: full
-    details: Only the read-only probe is sent.
-  diff_mode:
-    support: full
-  idempotent:
-    description: A second run with the same arguments reports no change.
-    support: full
-  platform:
-    platforms: windows
 seealso:
   - module: hpcops.aws_hpc.win_hpc_cluster
   - module: ansible.windows.win_reboot
@@ -226,8 +209,19 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+changes:
+  description: The certificate, setup and publishing changes planned (check mode) or made; never a secret.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"step": "install", "object": "HPCCLUSTER", "action": "install_headnode",
+            "setup_path": "C:\\HPCPack\\Setup\\setup.exe", "hpcpack_version": "2016", "ssl_thumbprint": null}]
+round_trips:
+  description: PowerShell round trips this task made to the host - the probe, and the apply when something changes.
+  returned: always
+  type: int
 reboot_required:
-  description: Setup exited with 3010.
+  description: Head node setup exited with 3010 (the headnode role then reboots the host).
   returned: always
   type: bool
 installed:
@@ -240,33 +234,20 @@ hpcpack_version:
   type: str
   sample: '2016'
 setup_exit_code:
-  description: Exit code of setup.exe.
+  description: Exit code of HPC Pack head node setup (C(setup.exe)).
   returned: when setup ran
   type: int
 setup_log:
-  description: The newest HPC Pack setup log under C(C:\Windows\Temp).
+  description: The head node setup's log - the newest HPC Pack setup log under C(C:\Windows\Temp).
   returned: when setup ran
   type: str
-round_trips:
-  description: PowerShell round trips this task made to the host.
-  returned: always
-  type: int
-  sample: 1
-changes:
-  description: The planned (check mode) or made changes, each with its step, object and action. Never a secret.
-  returned: always
-  type: list
-  elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack_specs import HEADNODE
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack_specs import action_plugin_stub
 
 
 def main():
-    module = AnsibleModule(supports_check_mode=True, **HEADNODE)
-    module.fail_json(msg="hpcops.aws_hpc.win_hpc_headnode runs on the controller as an action plugin")
+    action_plugin_stub("win_hpc_headnode")
 
 
 if __name__ == "__main__":

@@ -19,15 +19,16 @@ description:
     (C(DefineErrorMessages.sql)), and the C(sa) login disabled.
   - Every T-SQL statement is the collection's own (shipped with it, sent with each run), so nothing has to be copied to
     the SQL Server host or baked into its image.
-  - Runs on the controller (action plugin). It sends one read-only PowerShell probe over the host's connection, plans
-    the changes in Python and sends one apply script with only those changes - none in check mode, none when nothing
-    changes. Parameters travel as JSON data; T-SQL runs with SqlClient parameters, never with values spliced into
+  - The probe's state is planned in Python and the apply script gets only the planned changes. Parameters travel
+    as JSON data; T-SQL runs with SqlClient parameters, never with values spliced into
     its text (not C(Invoke-Sqlcmd -Variable), whose sqlcmd variables are text substitution).
   - A database whose data file exists is never created anew - it is attached (C(FOR ATTACH), or
     C(FOR ATTACH_REBUILD_LOG) when only the data file exists). The rule is checked on the controller and again on
     the host right before the statement.
   - The connecting identity must be sysadmin on the instance; the sqlserver role runs this module with
     C(become_method=runas) as C(SYSTEM), like the reference deployment's user data.
+extends_documentation_fragment:
+  - hpcops.aws_hpc.win_hpc
 author: hpcops developers (@hpcops)
 options:
   server:
@@ -156,32 +157,12 @@ options:
     description: Disable the C(sa) login (found by its sid, so a renamed sa too); V(false) enables it.
     type: bool
     default: true
-  timeout:
-    description: Seconds a statement or the service restart may take.
+  sql_timeout:
+    description:
+      - Seconds a SQL statement may take, and seconds SQL Server may take to answer again after a service restart.
+      - Formerly C(timeout).
     type: int
     default: 600
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
-attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
-  check_mode:
-    support: full
-    details: Only the read-only probe is sent.
-  diff_mode:
-    support: full
-  idempotent:
-    description: A second run with the same arguments reports no change.
-    support: full
-  platform:
-    platforms: windows
-notes:
-  - "PowerShell round trips: one when nothing changes, two otherwise."
 seealso:
   - module: hpcops.aws_hpc.win_hpc_headnode
 """
@@ -203,13 +184,17 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changes:
-  description: The planned (check mode) or made changes, each with its step, object and action. Never a secret.
+  description: The volume, folder, database, login and user changes planned (check mode) or made; never a secret.
   returned: always
   type: list
   elements: dict
   sample: [{"step": "database", "object": "HPCManagement", "action": "attach"},
            {"step": "hpc_login", "object": "hpcsql", "action": "create"},
            {"step": "hpc_user", "object": "HPCManagement", "action": "map_orphaned_user", "user": "hpcsql"}]
+round_trips:
+  description: PowerShell round trips this task made to the host - the probe, and the apply when something changes.
+  returned: always
+  type: int
 databases:
   description: What happened (or would happen) to each database that was missing - V(create), V(attach),
                V(attach_rebuild_log).
@@ -220,21 +205,13 @@ restarted:
   description: Whether the SQL Server service was restarted.
   returned: always
   type: bool
-round_trips:
-  description: PowerShell round trips this task made to the host.
-  returned: always
-  type: int
-  sample: 1
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack_specs import SQLSERVER
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack_specs import action_plugin_stub
 
 
 def main():
-    module = AnsibleModule(supports_check_mode=True, **SQLSERVER)
-    module.fail_json(msg="hpcops.aws_hpc.win_hpc_sqlserver runs on the controller as an action plugin")
+    action_plugin_stub("win_hpc_sqlserver")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 """Base of the HPC Pack Windows action plugins (private: no compatibility promise).
 
 Each action plugin: validates the task against the module stub's argument spec, runs one read-only
-probe script, plans in pure Python (module_utils/_hpcpack.py), and - unless the plan is empty or the
+probe script, plans in pure Python (module_utils/_hpcpack*.py), and - unless the plan is empty or the
 task runs in check mode - one apply script that performs exactly the planned changes. Results carry
 ``changed``, ``changes`` (step, object, action), ``diff`` in diff mode, and never a secret.
 """
@@ -14,7 +14,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
@@ -88,7 +87,3 @@ class HpcWindowsAction(ActionBase):
     def converge(self, runner, args, check_mode):
         """Return a dict with at least ``plan``; may add ``changed`` and module-specific keys."""
         raise NotImplementedError
-
-    @staticmethod
-    def fail(message):
-        raise AnsibleActionFail(message)

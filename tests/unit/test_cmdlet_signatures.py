@@ -46,7 +46,7 @@ import jinja2
 import pytest
 from conftest import powershell_parser, strip_user_data, walk
 
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack import CONNECTION_STRING_SWITCHES
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack_headnode import CONNECTION_STRING_SWITCHES
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = json.loads((Path(__file__).parent / "fixtures" / "cmdlets" / "signatures.json").read_text())
@@ -579,7 +579,7 @@ ROLE_OF_SCRIPT = {"headnode_apply.ps1": "headnode", "computenode_apply.ps1": "co
 def _setup_flags(text: str) -> list[tuple[str, bool, int]]:
     """(flag, written with a value, line) for every setup.exe flag a script builds: the string
     literals '-Flag' / '-Flag:' in the switch clause that calls Invoke-HpcSetup, and the '-{0}:'
-    format string fed from CONNECTION_STRING_SWITCHES (plugins/module_utils/_hpcpack.py)."""
+    format string fed from CONNECTION_STRING_SWITCHES (plugins/module_utils/_hpcpack_headnode.py)."""
     tree = PARSER.parse(text.encode())
     flags = []
     for node in walk(tree.root_node):

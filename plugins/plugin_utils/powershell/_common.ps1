@@ -112,7 +112,7 @@ function Invoke-HpcRetry {
     # xHpcPack/DSCResources): MSFT_xHpcWaitForCluster 30 retries 20 s apart, MSFT_xHpcClusterInit
     # Set-HpcNetwork 20 and Set-HpcClusterProperty 30 retries, waiting [Math]::Ceiling($retry/10) * 10 s.
     # The counts and delays arrive as data ($Retry = @{ retries; delay_seconds; increase_every }) from
-    # plugins/module_utils/_hpcpack.py (RETRY_DEFAULTS), never as text in this script.
+    # plugins/module_utils/_hpcpack_cluster.py (RETRY_DEFAULTS), never as text in this script.
     param (
         [Parameter(Mandatory = $true)][scriptblock]$Action,
         [Parameter(Mandatory = $true)][string]$What,

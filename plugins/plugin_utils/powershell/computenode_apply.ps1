@@ -67,7 +67,7 @@ function Invoke-HpcScript {
                     ('-SSLThumbprint:' + (ConvertTo-HpcArgument -Value $imported[0].Thumbprint))
                 )
                 try {
-                    $outcome = Invoke-HpcSetup -SetupPath $change.setup_path -Arguments $arguments -TimeoutSeconds $Params.timeout
+                    $outcome = Invoke-HpcSetup -SetupPath $change.setup_path -Arguments $arguments -TimeoutSeconds $Params.setup_timeout
                 }
                 catch {
                     Stop-HpcStep -Step 'run HPC Pack compute node setup' -Object $change.setup_path -Cause $_

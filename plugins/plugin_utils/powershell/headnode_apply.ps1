@@ -2,7 +2,7 @@
 # from a CA-issued one in the store, or copied from a CA-issued PFX), HPC Pack head node unattended
 # setup with the version's connection strings (five for HPC Pack 2016; seven for 2019, which adds
 # -HAStorageDbConStr and -HAWitnessDbConStr as Microsoft's InstallHPCHeadNode.ps1 does for setup major
-# version 6 - the list arrives as data from _hpcpack.connection_string_switches), and the PFX published to
+# version 6 - the list arrives as data from _hpcpack_headnode.connection_string_switches), and the PFX published to
 # the install share. Setup takes the certificate by thumbprint from Cert:\LocalMachine\My
 # (-SSLThumbprint:<thumbprint>), as Microsoft's scripts do: Azure/cyclecloud-hpcpack
 # specs/default/chef/site-cookbooks/hpcpack/files/InstallHPCHeadNode.ps1 @ 0d56be5b7cc1771931dfc108f7007f4ffa0b407d
@@ -101,7 +101,7 @@ function Invoke-HpcScript {
                     # Spelled as HPC Pack 2016 Update 3 introduced it ("-SkipComponent:rras,dhcp,wds", Azure/hpcpack
                     # CHANGELOG.md) and as the reference deployment (arjanvanbekkum/HPC install_hpc_headnode.ps1) and
                     # Microsoft's MSFT_xHpcNodeInstall (Azure/hpcpack-template) pass it; the value is built and
-                    # validated on the controller (setup_skip_component in plugins/module_utils/_hpcpack.py).
+                    # validated on the controller (setup_skip_component in plugins/module_utils/_hpcpack_headnode.py).
                     $arguments.Add('-SkipComponent:' + (ConvertTo-HpcArgument -Value $Params.install.skip_component))
                 }
                 $arguments.Add('-ClusterName:' + (ConvertTo-HpcArgument -Value $Params.install.cluster_name))
@@ -110,7 +110,7 @@ function Invoke-HpcScript {
                     $arguments.Add(('-{0}:' -f $switch.name) + (ConvertTo-HpcArgument -Value (New-HpcConnectionString -Catalog $switch.catalog)))
                 }
                 try {
-                    $outcome = Invoke-HpcSetup -SetupPath $change.setup_path -Arguments $arguments -TimeoutSeconds $Params.install.timeout
+                    $outcome = Invoke-HpcSetup -SetupPath $change.setup_path -Arguments $arguments -TimeoutSeconds $Params.install.setup_timeout
                 }
                 catch {
                     Stop-HpcStep -Step 'run HPC Pack head node setup' -Object $change.setup_path -Cause $_

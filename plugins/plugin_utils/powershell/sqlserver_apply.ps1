@@ -24,7 +24,7 @@ function Invoke-HpcDatabaseChange {
     $verb = if ($mode -eq 'create') { 'create database' } else { 'attach database' }
     $from = if ($mode -eq 'create') { ('in {0}' -f $Change.data_file) } else { ('from {0}' -f $Change.data_file) }
     try {
-        Invoke-HpcSql -Server $Params.server -Sql $Params.sql.create_database -Timeout $Params.timeout -Parameters @{
+        Invoke-HpcSql -Server $Params.server -Sql $Params.sql.create_database -Timeout $Params.sql_timeout -Parameters @{
             db_name = $Change.object
             data_file = $Change.data_file
             log_file = $Change.log_file
@@ -112,7 +112,7 @@ function Invoke-HpcScript {
                     if ($agentWasRunning) {
                         Start-Service -Name $change.agent
                     }
-                    $deadline = (Get-Date).AddSeconds($Params.timeout)
+                    $deadline = (Get-Date).AddSeconds($Params.sql_timeout)
                     while ($true) {
                         try {
                             Invoke-HpcSql -Server $Params.server -Sql $Params.sql.ping -Timeout 15 | Out-Null
@@ -137,7 +137,7 @@ function Invoke-HpcScript {
             'hpc_login' {
                 # The login HPC Pack connects with: created, given its password, enabled (hpc_login.sql).
                 try {
-                    Invoke-HpcSql -Server $Params.server -Sql $Params.sql.hpc_login -Timeout $Params.timeout -Parameters @{
+                    Invoke-HpcSql -Server $Params.server -Sql $Params.sql.hpc_login -Timeout $Params.sql_timeout -Parameters @{
                         login_name = [string]$Params.hpc_login
                         password = (Get-HpcSecret -Name 'hpc_password')
                         reset_password = [int][bool]$Params.reset_password
@@ -150,7 +150,7 @@ function Invoke-HpcScript {
             'hpc_user' {
                 # Its db_owner user in one HPC database: created, or an orphaned one mapped (hpc_database_user.sql).
                 try {
-                    Invoke-HpcSql -Server $Params.server -Database $object -Sql $Params.sql.hpc_database_user -Timeout $Params.timeout `
+                    Invoke-HpcSql -Server $Params.server -Database $object -Sql $Params.sql.hpc_database_user -Timeout $Params.sql_timeout `
                         -Parameters @{ login_name = [string]$Params.hpc_login } | Out-Null
                 }
                 catch {

@@ -27,7 +27,8 @@ from ansible_collections.hpcops.aws_hpc.plugins.action.win_hpc_computenode impor
 from ansible_collections.hpcops.aws_hpc.plugins.action.win_hpc_domain_membership import ActionModule as DomainAction
 from ansible_collections.hpcops.aws_hpc.plugins.action.win_hpc_headnode import ActionModule as HeadAction
 from ansible_collections.hpcops.aws_hpc.plugins.action.win_hpc_sqlserver import ActionModule as SqlAction
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack import HPC_DATABASES, HPC_ERROR_MESSAGES
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack import HPC_DATABASES
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._hpcpack_sql import HPC_ERROR_MESSAGES
 
 SQL_PASSWORD = "Sql-Secret.9f2Kq~Lx"
 CERT_PASSWORD = "Cert-Secret.7Hs2~pQ"

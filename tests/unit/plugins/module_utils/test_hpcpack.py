@@ -1,4 +1,4 @@
-"""Pure planning logic of the HPC Pack modules (plugins/module_utils/_hpcpack.py)."""
+"""Pure planning logic of the HPC Pack modules (plugins/module_utils/_hpcpack*.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _hpcpack as hp
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _hpcpack_cluster as hp_cluster
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _hpcpack_computenode as hp_node
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _hpcpack_domain as hp_domain
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _hpcpack_headnode as hp_head
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _hpcpack_specs as specs
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _hpcpack_sql as hp_sql
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _hpcpack_storage as hp_disk
 
 BOOT = {"Number": 0, "IsBoot": True, "IsSystem": True, "PartitionStyle": "MBR", "DriveLetters": ["C"]}
 
@@ -29,7 +35,7 @@ def disk(number, **kw):
 
 
 def test_defaults_are_the_five_hpc_databases_with_the_seed_sizes():
-    dbs = hp.normalise_databases(None)
+    dbs = hp_sql.normalise_databases(None)
     assert [d["name"] for d in dbs] == list(hp.HPC_DATABASES)
     assert all(
         (d["data_size_mb"], d["data_growth"], d["log_size_mb"], d["log_growth"]) == (1024, "50%", 128, "50%")
@@ -39,7 +45,7 @@ def test_defaults_are_the_five_hpc_databases_with_the_seed_sizes():
 
 def test_duplicate_database_is_refused():
     with pytest.raises(hp.HpcPlanError, match=r"(?i)hpcmanagement is listed twice"):
-        hp.normalise_databases([{"name": "HPCManagement"}, {"name": "hpcmanagement"}])
+        hp_sql.normalise_databases([{"name": "HPCManagement"}, {"name": "hpcmanagement"}])
 
 
 @pytest.mark.parametrize(
@@ -58,12 +64,12 @@ def test_duplicate_database_is_refused():
     ],
 )
 def test_pick_data_disk(volume, disks, expected):
-    assert hp.pick_data_disk(volume, disks)["Number"] == expected
+    assert hp_disk.pick_data_disk(volume, disks)["Number"] == expected
 
 
 def test_pick_data_disk_ambiguous_names_the_disks():
     with pytest.raises(hp.HpcPlanError, match=r"2 data disks are attached \(1, 2\)"):
-        hp.pick_data_disk({"drive_letter": "D"}, [BOOT, disk(1), disk(2)])
+        hp_disk.pick_data_disk({"drive_letter": "D"}, [BOOT, disk(1), disk(2)])
 
 
 @pytest.mark.parametrize(
@@ -75,7 +81,7 @@ def test_pick_data_disk_ambiguous_names_the_disks():
 )
 def test_plan_volume_formats_only_raw_disks(style, mounted, actions):
     plan = hp.Plan()
-    hp.plan_volume(
+    hp_disk.plan_volume(
         plan,
         {"drive_letter": "D"},
         {
@@ -89,7 +95,7 @@ def test_plan_volume_formats_only_raw_disks(style, mounted, actions):
 def test_plan_volume_refuses_to_reformat_a_foreign_file_system():
     plan = hp.Plan()
     with pytest.raises(hp.HpcPlanError, match="refusing to reformat"):
-        hp.plan_volume(
+        hp_disk.plan_volume(
             plan,
             {"drive_letter": "D"},
             {"disks": [BOOT, disk(1, DriveLetters=["D"])], "volumes": [{"DriveLetter": "D", "FileSystem": "FAT32"}]},
@@ -147,7 +153,7 @@ def test_plan_volume_refuses_to_reformat_a_foreign_file_system():
     ],
 )
 def test_acl_grants_full_control(rules, granted):
-    assert hp.acl_grants_full_control(rules, "nt service\\mssqlserver") is granted
+    assert hp_disk.acl_grants_full_control(rules, "nt service\\mssqlserver") is granted
 
 
 @pytest.mark.parametrize(
@@ -156,13 +162,13 @@ def test_acl_grants_full_control(rules, granted):
 def test_plan_databases_attach_when_files_exist(mdf, ldf, action):
     plan = hp.Plan()
     files = {"D:\\SQL\\HPCManagement.mdf": mdf, "D:\\SQL\\HPCManagement.ldf": ldf}
-    hp.plan_databases(plan, [{"name": "HPCManagement"}], "D:\\SQL", {"databases": [], "files": files}, True)
+    hp_sql.plan_databases(plan, [{"name": "HPCManagement"}], "D:\\SQL", {"databases": [], "files": files}, True)
     assert plan.changes[0]["action"] == action
 
 
 def test_plan_databases_existing_database_is_left_alone():
     plan = hp.Plan()
-    hp.plan_databases(
+    hp_sql.plan_databases(
         plan,
         [{"name": "HPCManagement"}],
         "D:\\SQL",
@@ -177,7 +183,7 @@ def test_plan_databases_log_without_data_is_refused():
     with pytest.raises(
         hp.HpcPlanError, match=r"Failed to create database HPCScheduler: its log file D:\\SQL\\HPCScheduler.ldf"
     ):
-        hp.plan_databases(
+        hp_sql.plan_databases(
             plan,
             [{"name": "HPCScheduler"}],
             "D:\\SQL",
@@ -196,7 +202,7 @@ def test_plan_databases_log_without_data_is_refused():
 )
 def test_plan_login_mode(configured, integrated, steps):
     plan = hp.Plan()
-    hp.plan_login_mode(plan, "mixed", {"login_mode_configured": configured, "integrated_only": integrated}, True)
+    hp_sql.plan_login_mode(plan, "mixed", {"login_mode_configured": configured, "integrated_only": integrated}, True)
     assert [c["step"] for c in plan.changes] == steps
 
 
@@ -212,7 +218,7 @@ def test_setup_result_failure_names_the_log(code):
 
 
 def test_computer_account():
-    assert hp.computer_account("AWSAD", "EC2AMAZ-1") == "AWSAD\\EC2AMAZ-1$"
+    assert hp_domain.computer_account("AWSAD", "EC2AMAZ-1") == "AWSAD\\EC2AMAZ-1$"
 
 
 def test_as_list_handles_convertto_json_shapes():
@@ -232,7 +238,7 @@ def steps_of(plan):
 
 def test_role_change_on_an_online_head_node_goes_offline_and_back():
     plan = hp.Plan()
-    hp.plan_node_roles(
+    hp_cluster.plan_node_roles(
         plan, {"roles": ["BrokerNode"], "state": "online"}, head_probe(["HeadNode", "ComputeNode"], "Online")
     )
     assert steps_of(plan) == [("node_state", "offline"), ("node_role", "set"), ("node_state", "online")]
@@ -246,7 +252,7 @@ def test_role_change_on_an_online_head_node_goes_offline_and_back():
 
 def test_role_change_on_an_offline_head_node_needs_no_extra_offline_step():
     plan = hp.Plan()
-    hp.plan_node_roles(
+    hp_cluster.plan_node_roles(
         plan, {"roles": ["BrokerNode"], "state": "online"}, head_probe(["HeadNode", "ComputeNode"], "Offline")
     )
     assert steps_of(plan) == [("node_role", "set"), ("node_state", "online")]
@@ -256,26 +262,26 @@ def test_role_change_on_an_offline_head_node_needs_no_extra_offline_step():
 
 def test_role_change_that_should_end_offline_is_not_brought_online():
     plan = hp.Plan()
-    hp.plan_node_roles(plan, {"roles": ["BrokerNode"], "state": "offline"}, head_probe(["HeadNode"], "Online"))
+    hp_cluster.plan_node_roles(plan, {"roles": ["BrokerNode"], "state": "offline"}, head_probe(["HeadNode"], "Online"))
     assert steps_of(plan) == [("node_state", "offline"), ("node_role", "set")]
     assert plan.steps("node_role")[0]["roles"] == ["BrokerNode"]
 
 
 def test_role_change_without_a_wanted_state_restores_the_state_it_found():
     plan = hp.Plan()
-    hp.plan_node_roles(plan, {"roles": ["BrokerNode"]}, head_probe("HeadNode, ComputeNode", "Online"))
+    hp_cluster.plan_node_roles(plan, {"roles": ["BrokerNode"]}, head_probe("HeadNode, ComputeNode", "Online"))
     assert steps_of(plan) == [("node_state", "offline"), ("node_role", "set"), ("node_state", "online")]
     assert plan.steps("node_role")[0]["roles"] == ["ComputeNode", "BrokerNode"]
 
 
 def test_present_roles_never_take_the_node_offline():
     plan = hp.Plan()
-    hp.plan_node_roles(
+    hp_cluster.plan_node_roles(
         plan, {"roles": ["brokernode"], "state": "online"}, head_probe(["HeadNode", "BrokerNode"], "Offline")
     )
     assert steps_of(plan) == [("node_state", "online")]
     plan = hp.Plan()
-    hp.plan_node_roles(
+    hp_cluster.plan_node_roles(
         plan, {"roles": ["BrokerNode"], "state": "online"}, head_probe(["HeadNode", "BrokerNode"], "Online")
     )
     assert plan.changes == []
@@ -284,12 +290,12 @@ def test_present_roles_never_take_the_node_offline():
 @pytest.mark.parametrize("role", ["HeadNode", "None", "StorageNode"])
 def test_roles_set_hpcnode_does_not_accept_are_refused(role):
     with pytest.raises(hp.HpcPlanError, match=rf"node.roles: {role} is not a role Set-HpcNode -Role accepts"):
-        hp.plan_node_roles(hp.Plan(), {"roles": [role]}, head_probe(["HeadNode"], "Online"))
+        hp_cluster.plan_node_roles(hp.Plan(), {"roles": [role]}, head_probe(["HeadNode"], "Online"))
 
 
 def test_undocumented_reported_roles_are_dropped_from_what_is_sent():
     plan = hp.Plan()
-    hp.plan_node_roles(
+    hp_cluster.plan_node_roles(
         plan, {"roles": ["WorkstationNode"]}, head_probe(["HeadNode", "SomethingNew", "ComputeNode"], "Offline")
     )
     assert plan.steps("node_role")[0]["roles"] == ["ComputeNode", "WorkstationNode"]
@@ -309,36 +315,36 @@ def test_undocumented_reported_roles_are_dropped_from_what_is_sent():
     ],
 )
 def test_setup_skip_component_in_setups_own_spelling(components, flag):
-    assert hp.setup_skip_component(components) == flag
+    assert hp_head.setup_skip_component(components) == flag
 
 
 def test_setup_skip_component_refuses_unknown_components():
     with pytest.raises(hp.HpcPlanError, match=r"install.skip_components: iis is not a component"):
-        hp.setup_skip_component(["rras", "iis"])
+        hp_head.setup_skip_component(["rras", "iis"])
 
 
 def test_retry_defaults_are_microsofts():
-    settings = hp.retry_settings()
+    settings = hp_cluster.retry_settings()
     # MSFT_xHpcWaitForCluster: RetryCount 30, RetryIntervalSec 20.
     assert settings["cluster_ready"] == {"retries": 30, "delay_seconds": 20, "increase_every": 0}
     # MSFT_xHpcClusterInit: Set-HpcNetwork 20 and Set-HpcClusterProperty 30 retries, Ceiling(retry/10) * 10 s.
     assert settings["network"] == {"retries": 20, "delay_seconds": 10, "increase_every": 10}
     assert settings["cluster_property"] == {"retries": 30, "delay_seconds": 10, "increase_every": 10}
     settings["network"]["retries"] = 0
-    assert hp.RETRY_DEFAULTS["network"]["retries"] == 20, "the defaults are copied, never changed"
+    assert hp_cluster.RETRY_DEFAULTS["network"]["retries"] == 20, "the defaults are copied, never changed"
 
 
 def test_retry_settings_override_every_call():
-    settings = hp.retry_settings({"count": 2, "delay_seconds": 1})
+    settings = hp_cluster.retry_settings({"count": 2, "delay_seconds": 1})
     assert {v["retries"] for v in settings.values()} == {2}
     assert {(v["delay_seconds"], v["increase_every"]) for v in settings.values()} == {(1, 0)}
-    assert hp.retry_settings({"count": 0})["network"]["delay_seconds"] == 10
+    assert hp_cluster.retry_settings({"count": 0})["network"]["delay_seconds"] == 10
 
 
 @pytest.mark.parametrize("retries", [{"count": -1}, {"delay_seconds": -5}])
 def test_retry_settings_refuse_negative_values(retries):
     with pytest.raises(hp.HpcPlanError, match=r"retries\.\w+ must be 0 or more"):
-        hp.retry_settings(retries)
+        hp_cluster.retry_settings(retries)
 
 
 # ----------------------------------------------------------------- compute node template (Get-HpcNode)
@@ -377,7 +383,7 @@ def compute_probe(**node):
     ],
 )
 def test_computenode_template_step_reads_the_documented_filter(node, steps):
-    plan = hp.plan_computenode(COMPUTE_OPTIONS, compute_probe(**node))
+    plan = hp_node.plan_computenode(COMPUTE_OPTIONS, compute_probe(**node))
     assert [c["step"] for c in plan.changes] == steps
 
 
@@ -385,13 +391,13 @@ def test_computenode_online_in_another_template_is_never_reassigned():
     with pytest.raises(
         hp.HpcPlanError, match=r"Compute node CN07 is Online and not in node template 'Default ComputeNode Template'"
     ):
-        hp.plan_computenode(COMPUTE_OPTIONS, compute_probe(Template=None, NodeState="Online"))
+        hp_node.plan_computenode(COMPUTE_OPTIONS, compute_probe(Template=None, NodeState="Online"))
 
 
 def test_computenode_scale_in_carries_the_running_tasks():
     probe = compute_probe(NodeState="Online")
     probe["running_tasks"] = 3
-    plan = hp.plan_computenode(
+    plan = hp_node.plan_computenode(
         dict(COMPUTE_OPTIONS, state="absent", drain_timeout=60, force_after_timeout=False), probe
     )
     assert plan.changes[0]["running_tasks"] == 3 and plan.changes[0]["action"] == "drain_and_remove"
@@ -413,7 +419,7 @@ def test_the_versions_are_the_same_in_the_specs_and_the_planner():
 @pytest.mark.parametrize(("version", "extra"), [("2016", ()), ("2019", ("HPCHAStorage", "HPCHAWitness"))])
 def test_hpc_databases_per_version(version, extra):
     assert hp.hpc_databases(version) == hp.HPC_DATABASES + extra
-    assert [d["name"] for d in hp.normalise_databases(None, version)] == list(hp.HPC_DATABASES + extra)
+    assert [d["name"] for d in hp_sql.normalise_databases(None, version)] == list(hp.HPC_DATABASES + extra)
 
 
 def test_unknown_version_is_refused_naming_the_supported_ones():
@@ -424,9 +430,9 @@ def test_unknown_version_is_refused_naming_the_supported_ones():
 @pytest.mark.parametrize(("version", "source"), [("2016", "hpcpack-template-2016"), ("2019", "cyclecloud-hpcpack")])
 def test_connection_strings_are_the_ones_microsofts_scripts_pass(version, source):
     """2016: the five of Microsoft's 2016 template; 2019: the seven Microsoft's script passes for FileMajorPart 6."""
-    flags = [switch.lower() for switch, _key in hp.connection_string_switches(version)]
+    flags = [switch.lower() for switch, _key in hp_head.connection_string_switches(version)]
     assert flags == [f.lower() for f in SIGNATURES["headnode_remote_database_flags"][source]]
-    catalogs = [hp.DEFAULT_CATALOGS[key] for _switch, key in hp.connection_string_switches(version)]
+    catalogs = [hp_head.DEFAULT_CATALOGS[key] for _switch, key in hp_head.connection_string_switches(version)]
     assert catalogs == list(hp.hpc_databases(version))
 
 
@@ -438,7 +444,7 @@ def test_connection_strings_are_the_ones_microsofts_scripts_pass(version, source
     ],
 )
 def test_install_share_per_version(version, path):
-    assert hp.install_share_certificates(version) == path
+    assert hp_head.install_share_certificates(version) == path
 
 
 @pytest.mark.parametrize(
@@ -464,10 +470,10 @@ def test_install_share_per_version(version, path):
 )
 def test_check_setup_version(version, setup, error):
     if error is None:
-        hp.check_setup_version("C:\\HPCPack\\Setup\\setup.exe", version, setup)
+        hp_head.check_setup_version("C:\\HPCPack\\Setup\\setup.exe", version, setup)
     else:
         with pytest.raises(hp.HpcPlanError, match=error):
-            hp.check_setup_version("C:\\HPCPack\\Setup\\setup.exe", version, setup)
+            hp_head.check_setup_version("C:\\HPCPack\\Setup\\setup.exe", version, setup)
 
 
 # ------------------------------------------------------ the account setup and Set-HpcJobCredential run as
@@ -521,7 +527,7 @@ def test_setup_refuses_anything_but_a_domain_admin_naming_the_role_variable(iden
     probe = {"setup_exists": True, "service": None, "identity": identity}
     options = {"install": {"setup_path": "C:\\setup.exe", "cluster_name": "hn"}}
     with pytest.raises(hp.HpcPlanError) as caught:
-        hp.plan_headnode(options, probe)
+        hp_head.plan_headnode(options, probe)
     message = str(caught.value)
     assert "HPC Pack head node setup must run as a domain account that is a local administrator" in message
     assert identity["Name"] in message and why in message
@@ -531,7 +537,7 @@ def test_setup_refuses_anything_but_a_domain_admin_naming_the_role_variable(iden
 def test_setup_as_a_domain_admin_is_planned_with_the_version():
     probe = {"setup_exists": True, "service": None, "identity": who("HPC\\hpcservice")}
     options = {"hpcpack_version": "2019", "install": {"setup_path": "C:\\setup.exe", "cluster_name": "hn"}}
-    plan = hp.plan_headnode(options, probe)
+    plan = hp_head.plan_headnode(options, probe)
     assert plan.changes == [
         {
             "step": "install",
@@ -588,7 +594,7 @@ def test_setup_gets_the_thumbprint_of_a_certificate_in_the_machine_store(cert, s
     cert = dict({"pfx_path": "C:\\hn.pfx", "renew_days": 30}, **cert)
     probe = {"setup_exists": True, "service": None, "identity": who("HPC\\hpcservice"), "certificate": state}
     options = {"certificate": cert, "install": {"setup_path": "C:\\setup.exe", "cluster_name": "hn"}}
-    plan = hp.plan_headnode(options, probe)
+    plan = hp_head.plan_headnode(options, probe)
     assert [c["step"] for c in plan.changes] == steps
     assert plan.steps("install")[0]["ssl_thumbprint"] == thumbprint
     assert plan.after["certificate"]["in_my_store"] is True
@@ -598,7 +604,7 @@ def test_setup_gets_the_thumbprint_of_a_certificate_in_the_machine_store(cert, s
 
 def test_an_installed_head_node_needs_no_particular_account():
     probe = {"setup_exists": False, "service": {"Name": "HpcScheduler"}, "identity": who("EC2AMAZ-HN01\\Administrator")}
-    plan = hp.plan_headnode({"install": {"setup_path": "C:\\setup.exe", "cluster_name": "hn"}}, probe)
+    plan = hp_head.plan_headnode({"install": {"setup_path": "C:\\setup.exe", "cluster_name": "hn"}}, probe)
     assert plan.changes == []
 
 
@@ -622,7 +628,7 @@ def cluster_probe(identity, **job):
     ],
 )
 def test_job_credential_is_set_by_its_own_account(job, identity, planned):
-    plan = hp.plan_cluster(JOB, cluster_probe(identity, **job))
+    plan = hp_cluster.plan_cluster(JOB, cluster_probe(identity, **job))
     assert bool(plan.steps("job_credential")) is planned
     if planned:
         assert plan.after["job_credential_cached_by"] == "HPC\\hpcservice"
@@ -633,7 +639,7 @@ def test_job_credential_is_set_by_its_own_account(job, identity, planned):
 )
 def test_job_credential_set_as_another_account_is_refused_naming_the_variable(identity):
     with pytest.raises(hp.HpcPlanError) as caught:
-        hp.plan_cluster(JOB, cluster_probe(identity, UserName=None))
+        hp_cluster.plan_cluster(JOB, cluster_probe(identity, UserName=None))
     message = str(caught.value)
     assert "stores the credential in the cache of the user who runs it" in message and identity["Name"] in message
     assert "become_user HPC\\hpcservice" in message and "headnode_service_account" in message

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _hpcpack as hp
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _hpcpack_sql as hp_sql
 
 LOGIN = {"username": "hpcsql", "password": "secret", "update_password": "always"}
 DBS = [{"name": n} for n in hp.HPC_DATABASES]
@@ -34,7 +35,7 @@ def _login(**row):
 )
 def test_plan_hpc_login(row, options, expected):
     plan = hp.Plan()
-    hp.plan_hpc_login(plan, dict(LOGIN, **options), {"hpc_login": row})
+    hp_sql.plan_hpc_login(plan, dict(LOGIN, **options), {"hpc_login": row})
     assert [(c["action"], c.get("fixes")) for c in plan.changes] == expected
     assert all(c["step"] == "hpc_login" and c["object"] == "hpcsql" for c in plan.changes)
     assert "secret" not in repr(plan.changes) + repr(plan.before) + repr(plan.after)
@@ -42,7 +43,7 @@ def test_plan_hpc_login(row, options, expected):
 
 def test_plan_hpc_login_on_create_warns_when_the_password_differs():
     plan = hp.Plan()
-    hp.plan_hpc_login(plan, dict(LOGIN, update_password="on_create"), {"hpc_login": _login(password_matches=0)})
+    hp_sql.plan_hpc_login(plan, dict(LOGIN, update_password="on_create"), {"hpc_login": _login(password_matches=0)})
     assert plan.changes == []
     assert plan.after["hpc_login"]["password_current"] is False
     assert "hpcsql" in plan.warnings[0] and "on_create" in plan.warnings[0]
@@ -51,12 +52,12 @@ def test_plan_hpc_login_on_create_warns_when_the_password_differs():
 @pytest.mark.parametrize("kind", ["WINDOWS_LOGIN", "WINDOWS_GROUP", "CERTIFICATE_MAPPED_LOGIN"])
 def test_plan_hpc_login_refuses_a_login_that_is_not_a_sql_login(kind):
     with pytest.raises(hp.HpcPlanError, match=rf"hpc_login.username hpcsql is a {kind} .*SQL login"):
-        hp.plan_hpc_login(hp.Plan(), LOGIN, {"hpc_login": _login(type_desc=kind, password_matches=None)})
+        hp_sql.plan_hpc_login(hp.Plan(), LOGIN, {"hpc_login": _login(type_desc=kind, password_matches=None)})
 
 
 def test_plan_hpc_login_is_skipped_without_hpc_login():
     plan = hp.Plan()
-    hp.plan_hpc_login(plan, None, {"hpc_login": None})
+    hp_sql.plan_hpc_login(plan, None, {"hpc_login": None})
     assert plan.changes == [] and "hpc_login" not in plan.before
 
 
@@ -78,7 +79,7 @@ def test_plan_hpc_login_is_skipped_without_hpc_login():
     ],
 )
 def test_user_state(rows, state):
-    assert hp._user_state(rows) == state
+    assert hp_sql._user_state(rows) == state
 
 
 def test_plan_hpc_users_one_change_per_database_that_needs_one():
@@ -90,7 +91,7 @@ def test_plan_hpc_users_one_change_per_database_that_needs_one():
     }
     databases = [r for r in ONLINE if r["name"] != "HPCMonitoring"]  # HPCMonitoring is created by this run
     plan = hp.Plan()
-    hp.plan_hpc_users(plan, LOGIN, DBS, {"users": users, "databases": databases})
+    hp_sql.plan_hpc_users(plan, LOGIN, DBS, {"users": users, "databases": databases})
     assert [(c["object"], c["action"], c["decide"]) for c in plan.changes] == [
         ("HPCScheduler", "map_orphaned_user", "controller"),
         ("HPCReporting", "grant_db_owner", "controller"),
@@ -111,7 +112,7 @@ def test_plan_hpc_users_one_change_per_database_that_needs_one():
 def test_plan_hpc_users_nothing_when_every_database_has_its_db_owner_user():
     users = {n: [{"user_name": "hpcsql", "mapped": 1, "db_owner": 1}] for n in hp.HPC_DATABASES}
     plan = hp.Plan()
-    hp.plan_hpc_users(plan, LOGIN, DBS, {"users": users, "databases": ONLINE})
+    hp_sql.plan_hpc_users(plan, LOGIN, DBS, {"users": users, "databases": ONLINE})
     assert plan.changes == []
 
 
@@ -120,14 +121,14 @@ def _messages(pairs):
 
 
 def test_plan_error_messages_sends_only_missing_and_different_ones():
-    present = list(hp.HPC_ERROR_MESSAGES[2:])
+    present = list(hp_sql.HPC_ERROR_MESSAGES[2:])
     present[0] = (present[0][0], 10, present[0][2])  # other severity
     present.append((50010, 16, "another application's message"))
     plan = hp.Plan()
-    hp.plan_error_messages(plan, True, {"error_messages": _messages(present)})
+    hp_sql.plan_error_messages(plan, True, {"error_messages": _messages(present)})
     (change,) = plan.changes
     assert (change["step"], change["action"]) == ("error_messages", "define")
-    wanted = hp.HPC_ERROR_MESSAGES[:3]
+    wanted = hp_sql.HPC_ERROR_MESSAGES[:3]
     assert change["messages"] == [{"msgnum": n, "severity": s, "text": t} for n, s, t in wanted]
     assert plan.before["error_messages"]["missing"] == [m[0] for m in wanted[:2]]
     assert plan.before["error_messages"]["different"] == [wanted[2][0]]
@@ -135,18 +136,18 @@ def test_plan_error_messages_sends_only_missing_and_different_ones():
 
 def test_plan_error_messages_nothing_when_all_are_defined_or_when_off():
     plan = hp.Plan()
-    hp.plan_error_messages(plan, True, {"error_messages": _messages(hp.HPC_ERROR_MESSAGES)})
+    hp_sql.plan_error_messages(plan, True, {"error_messages": _messages(hp_sql.HPC_ERROR_MESSAGES)})
     assert plan.changes == []
-    assert plan.before["error_messages"] == {"defined": len(hp.HPC_ERROR_MESSAGES), "missing": [], "different": []}
+    assert plan.before["error_messages"] == {"defined": len(hp_sql.HPC_ERROR_MESSAGES), "missing": [], "different": []}
     off = hp.Plan()
-    hp.plan_error_messages(off, False, {"error_messages": []})
+    hp_sql.plan_error_messages(off, False, {"error_messages": []})
     assert off.changes == [] and off.before == {}
 
 
 def test_hpc_error_messages_are_valid_sp_addmessage_arguments():
-    numbers = [m[0] for m in hp.HPC_ERROR_MESSAGES]
+    numbers = [m[0] for m in hp_sql.HPC_ERROR_MESSAGES]
     assert len(numbers) == len(set(numbers)) == 23  # the reference deployment's DefineErrorMessages.sql
-    for number, severity, text in hp.HPC_ERROR_MESSAGES:
+    for number, severity, text in hp_sql.HPC_ERROR_MESSAGES:
         # sp_addmessage: user-defined msgnum from 50001, severity 1-25, msgtext nvarchar(255).
         assert number > 50000 and 1 <= severity <= 25 and 0 < len(text) <= 255
 
@@ -166,5 +167,5 @@ def test_plan_sqlserver_orders_login_users_and_messages_after_the_databases():
         "error_messages": True,
         "sa_disabled": None,
     }
-    steps = [c["step"] for c in hp.plan_sqlserver(options, probe).changes]
+    steps = [c["step"] for c in hp_sql.plan_sqlserver(options, probe).changes]
     assert steps == ["folder_acl"] + ["database"] * 5 + ["hpc_login"] + ["hpc_user"] * 5 + ["error_messages"]
