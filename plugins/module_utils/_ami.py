@@ -5,16 +5,14 @@
 """Pure logic of the hpc_ami_info module (private: not a public API).
 
 Which AMI a tier launches from: the order in which sources are tried, which image of a source
-wins, and the failure message when none matches. The module does the EC2 calls.
+wins, and the explanation when none matches. The module does the EC2 calls.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-ROLE_TAG = "hpc:role"
-IMAGE_TAG = "hpc:image"
-CLUSTER_TAG = "hpc:cluster"
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._tags import CLUSTER_TAG, IMAGE_TAG, ROLE_TAG
 
 SOURCE_BAKED = "baked"
 SOURCE_IMAGE_ID = "image_id"
@@ -128,6 +126,12 @@ def describe_image(image, source):
     }
 
 
+def empty_description():
+    """The module's result fields when no image qualifies (an ``_info`` module returns empty, not a failure)."""
+    return {"image_id": "", "name": "", "creation_date": "", "source": "", "platform": "", "tags": {},
+            "owner_id": "", "architecture": ""}
+
+
 def baked_description(role, cluster=None):
     text = f"baked AMI tagged {ROLE_TAG}={role} (and {IMAGE_TAG})"
     if cluster:
@@ -144,7 +148,7 @@ def image_id_failure(role, image_id, region, state=None):
 
 
 def failure_message(role, region, *, prefer_baked, image_id, name_filter, owners, cluster=None):
-    """The message when no source yielded an image: names the role, what was tried and what to set."""
+    """Why no source yielded an image (the module's ``reason``): names the role, what was tried and what to set."""
     tried = []
     if prefer_baked:
         tried.append(f"no {baked_description(role, cluster)} owned by this account")

@@ -20,14 +20,9 @@ import hashlib
 import json
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils._ami import creation_time, tag_dict
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._tags import CLUSTER_TAG, HASH_TAG, IMAGE_TAG
 
 HASH_FORMAT = 1
-IMAGE_TAG = "hpc:image"
-ROLE_TAG = "hpc:role"
-HASH_TAG = "hpc:input-hash"
-DATE_TAG = "hpc:bake-date"
-SOURCE_TAG = "hpc:source-ami"
-CLUSTER_TAG = "hpc:cluster"
 
 ACTION_BUILD = "build"
 ACTION_SKIP = "skip"
@@ -53,6 +48,17 @@ def input_hash(*, image, role, template_files, variables, payload_etags, source_
     }
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def baked_image_filters(names, cluster=None):
+    """EC2 DescribeImages filters for the account's baked AMIs of images ``names`` (and ``cluster`` when given).
+
+    Untagged AMIs of a cluster-less bake are told apart afterwards by :func:`is_baked_image`.
+    """
+    filters = [{"Name": "tag-key", "Values": [HASH_TAG]}, {"Name": f"tag:{IMAGE_TAG}", "Values": list(names)}]
+    if cluster:
+        filters.append({"Name": f"tag:{CLUSTER_TAG}", "Values": [cluster]})
+    return filters
 
 
 def is_baked_image(image, name, cluster=None):

@@ -17,7 +17,6 @@ import json
 import re
 
 COMMA = "%!(PACKER_COMMA)"
-STEP_PREFIX = "==> "
 SECRET_NAME = re.compile(r"(password|passwd|secret|token|credential|private_key|access_key)", re.IGNORECASE)
 _UI_STEP = re.compile(r"^==> (?P<build>[^:\s]+): (?P<text>.*)$")
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -205,15 +204,9 @@ def render_var_file(variables):
 
 
 def secret_values(variables):
-    """Values of the variables whose names look secret (to be masked in logs and results)."""
+    """Values of the variables whose names look secret (the module adds them to its ``no_log_values``)."""
     found = []
     for name, value in (variables or {}).items():
         if SECRET_NAME.search(name) and isinstance(value, str) and value:
             found.append(value)
     return found
-
-
-def mask(text, secrets):
-    for secret in secrets:
-        text = text.replace(secret, "********")
-    return text

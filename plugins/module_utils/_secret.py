@@ -25,8 +25,6 @@ DEFAULT_LENGTH = 32
 # Generated values of the letter charsets always start with a letter, so "-" or "~" never lead.
 SAFE_SYMBOLS = "-._~"
 
-HEX_DIGITS = "0123456789abcdef"
-
 # charset name -> the character classes a generated value contains at least one of each.
 CHARSETS = {
     "alnum": (string.ascii_lowercase, string.ascii_uppercase, string.digits),
@@ -149,7 +147,7 @@ class SecretPlan:
                 f"tags_to_unset={self.tags_to_unset!r})")
 
 
-def plan_secret(name, state, current, *, key_matches=True, tags=None, purge_tags=False):
+def plan_secret(name, state, current, *, key_matches=True, tags=None, purge_tags=True):
     """Decide what to do to SSM parameter ``name``.
 
     ``current`` is None when the parameter does not exist, else a dict with at least ``type`` and

@@ -18,6 +18,8 @@ description:
     fails with its own message.
   - A missing payload object fails the module with a message naming it.
   - This module never changes anything.
+  - An AWS failure fails the module with the AWS error code, message and request id (C(error),
+    C(response_metadata)).
 author: hpcops developers (@hpcops)
 options:
   images:
@@ -165,20 +167,13 @@ import os
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils._ami import newest
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import client_from_module, error_cause, error_code
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._bake import (
-    CLUSTER_TAG,
-    IMAGE_TAG,
-    decide,
-    input_hash,
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import (
+    aws_call,
+    client_from_module,
+    paginate,
+    run_module,
 )
-
-try:
-    import botocore.exceptions
-
-    HAS_BOTOCORE = True
-except ImportError:
-    HAS_BOTOCORE = False  # AnsibleAWSModule reports the missing library
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._bake import baked_image_filters, decide, input_hash
 
 
 def file_sha256(path):
@@ -205,6 +200,8 @@ def tree_digests(path, label):
 
 
 class Planner:
+    """The AWS side of the plan: AWS failures raise AWSCallError (``run_module`` fails the module once)."""
+
     def __init__(self, module):
         self.module = module
         self.ec2 = client_from_module(module, "ec2")
@@ -217,18 +214,9 @@ class Planner:
             self._s3 = client_from_module(self.module, "s3")
         return self._s3
 
-    def fail(self, what, exc):
-        self.module.fail_json(msg=f"Failed to {what} in {self.region}: {error_cause(exc)}")
-
     def images(self, **kwargs):
-        try:
-            found = []
-            for page in self.ec2.get_paginator("describe_images").paginate(**kwargs):
-                found.extend(page.get("Images", []))
-            return found
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            self.fail(f"describe images ({kwargs.get('Filters')})", exc)
-        return []  # pragma: no cover - fail_json exits
+        what = f"describe images ({kwargs.get('Filters')}) in {self.region}"
+        return paginate(what, self.ec2, "describe_images", "Images", **kwargs)
 
     def source(self, flt):
         kwargs = {"Filters": [{"Name": "name", "Values": [flt["name"]]}, {"Name": "state", "Values": ["available"]}]}
@@ -238,13 +226,56 @@ class Planner:
 
     def etag(self, image, payload):
         url = f"s3://{payload['bucket']}/{payload['key']}"
-        try:
-            head = self.s3.head_object(Bucket=payload["bucket"], Key=payload["key"])
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            code = error_code(exc)
-            self.module.fail_json(msg=f"Payload {url} of image {image} cannot be read: {code or exc}. "
-                                      "Upload it or remove it from the image's payloads.")
+        what = f"read payload {url} of image {image} (upload it or remove it from the image's payloads)"
+        head = aws_call(what, self.s3.head_object, Bucket=payload["bucket"], Key=payload["key"])
         return url, head.get("ETag", "").strip('"')
+
+
+def shared_digests(module, hash_paths):
+    """The digests of the files every image's hash covers."""
+    shared = {}
+    for path in hash_paths:
+        if not os.path.exists(path):
+            module.fail_json(msg=f"hash_paths entry {path} does not exist")
+        shared.update(tree_digests(path, os.path.basename(path.rstrip("/"))))
+    return shared
+
+
+def template_digests(module, image, shared):
+    """The digests of one image's template and variable files (with the shared ones)."""
+    template = image["template"]
+    if not os.path.exists(template):
+        module.fail_json(msg=f"The template of image {image['name']} does not exist: {template}")
+    files = dict(shared)
+    files.update(tree_digests(template, "template"))
+    for index, var_file in enumerate(image["var_files"]):
+        if not os.path.isfile(var_file):
+            module.fail_json(msg=f"Variable file {var_file} of image {image['name']} does not exist")
+        files[f"var_file{index}/{os.path.basename(var_file)}"] = file_sha256(var_file)
+    return files
+
+
+def plan_images(module, planner):
+    """The module's result: one build/skip decision per image."""
+    params = module.params
+    shared = shared_digests(module, params["hash_paths"])
+    names = [i["name"] for i in params["images"]]
+    baked = planner.images(Owners=["self"], Filters=baked_image_filters(names, params["cluster"]))
+    plan = []
+    for image in params["images"]:
+        files = template_digests(module, image, shared)
+        etags = dict(planner.etag(image["name"], p) for p in image["payloads"])
+        source = planner.source(image["source_ami_filter"])
+        source_id = source["ImageId"] if source else None
+        digest = input_hash(image=image["name"], role=image["role"], template_files=files,
+                            variables=image["variables"], payload_etags=etags, source_ami=source_id)
+        decision = decide(image["name"], digest, baked, params["cluster"], source_id)
+        plan.append(dict(
+            name=image["name"], role=image["role"], input_hash=digest, source_ami=source_id,
+            source_ami_name=source.get("Name") if source else None, template_files=files, payload_etags=etags,
+            **decision,
+        ))
+    return {"changed": False, "images": plan}
 
 
 def main():
@@ -269,45 +300,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    params = module.params
     planner = Planner(module)
-
-    shared = {}
-    for path in params["hash_paths"]:
-        if not os.path.exists(path):
-            module.fail_json(msg=f"hash_paths entry {path} does not exist")
-        shared.update(tree_digests(path, os.path.basename(path.rstrip("/"))))
-
-    names = [i["name"] for i in params["images"]]
-    filters = [{"Name": "tag-key", "Values": ["hpc:input-hash"]}]
-    filters.append({"Name": f"tag:{IMAGE_TAG}", "Values": names})
-    if params["cluster"]:
-        filters.append({"Name": f"tag:{CLUSTER_TAG}", "Values": [params["cluster"]]})
-    baked = planner.images(Owners=["self"], Filters=filters)
-
-    plan = []
-    for image in params["images"]:
-        template = image["template"]
-        if not os.path.exists(template):
-            module.fail_json(msg=f"The template of image {image['name']} does not exist: {template}")
-        files = dict(shared)
-        files.update(tree_digests(template, "template"))
-        for index, var_file in enumerate(image["var_files"]):
-            if not os.path.isfile(var_file):
-                module.fail_json(msg=f"Variable file {var_file} of image {image['name']} does not exist")
-            files[f"var_file{index}/{os.path.basename(var_file)}"] = file_sha256(var_file)
-        etags = dict(planner.etag(image["name"], p) for p in image["payloads"])
-        source = planner.source(image["source_ami_filter"])
-        source_id = source["ImageId"] if source else None
-        digest = input_hash(image=image["name"], role=image["role"], template_files=files,
-                            variables=image["variables"], payload_etags=etags, source_ami=source_id)
-        decision = decide(image["name"], digest, baked, params["cluster"], source_id)
-        plan.append(dict(
-            name=image["name"], role=image["role"], input_hash=digest, source_ami=source_id,
-            source_ami_name=source.get("Name") if source else None, template_files=files, payload_etags=etags,
-            **decision,
-        ))
-    module.exit_json(changed=False, images=plan)
+    run_module(module, lambda: plan_images(module, planner))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ description:
     by a launch template version an auto scaling group uses, or by an instance that is not terminated. The AMI
     the run publishes is never retired.
   - Returns the bake manifest when O(plan) is given.
+  - An AWS failure fails the module with the AWS error code, message and request id (C(error),
+    C(response_metadata)).
 author: hpcops developers (@hpcops)
 options:
   images:
@@ -149,10 +151,14 @@ import tempfile
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import client_from_module, error_cause, error_code
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import (
+    aws_call,
+    client_from_module,
+    paginate,
+    run_module,
+)
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils._bake import (
-    CLUSTER_TAG,
-    IMAGE_TAG,
+    baked_image_filters,
     image_references,
     is_baked_image,
     launch_template_change,
@@ -161,66 +167,53 @@ from ansible_collections.hpcops.aws_hpc.plugins.module_utils._bake import (
     snapshot_ids,
 )
 
-try:
-    import botocore.exceptions
-
-    HAS_BOTOCORE = True
-except ImportError:
-    HAS_BOTOCORE = False  # AnsibleAWSModule reports the missing library
-
 _LT_NOT_FOUND = ("InvalidLaunchTemplateName.NotFoundException", "InvalidLaunchTemplateId.NotFound",
                  "InvalidLaunchTemplateId.VersionNotFound")
+_SNAPSHOT_KEPT = ("InvalidSnapshot.InUse", "InvalidSnapshot.NotFound")
 
 
 class Publisher:
+    """The AWS side of publishing: AWS failures raise AWSCallError (``run_module`` fails the module once)."""
+
     def __init__(self, module):
         self.module = module
         self.ec2 = client_from_module(module, "ec2")
         self._asg = None
         self.region = module.params.get("region") or self.ec2.meta.region_name
 
-    def fail(self, what, exc):
-        self.module.fail_json(msg=f"Failed to {what} in {self.region}: {error_cause(exc)}")
-
     def paginate(self, client, operation, key, what, **kwargs):
-        try:
-            found = []
-            for page in client.get_paginator(operation).paginate(**kwargs):
-                found.extend(page.get(key, []))
-            return found
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            self.fail(what, exc)
-        return []  # pragma: no cover
+        return paginate(f"{what} in {self.region}", client, operation, key, **kwargs)
 
     def default_version(self, name):
-        try:
-            versions = self.ec2.describe_launch_template_versions(LaunchTemplateName=name, Versions=["$Default"])
-        except botocore.exceptions.ClientError as exc:
-            if error_code(exc) in _LT_NOT_FOUND:
-                return None
-            self.fail(f"read launch template {name}", exc)
-        except botocore.exceptions.BotoCoreError as exc:
-            self.fail(f"read launch template {name}", exc)
+        versions = aws_call(f"read launch template {name} in {self.region}", self.ec2.describe_launch_template_versions,
+                            LaunchTemplateName=name, Versions=["$Default"], ignore=_LT_NOT_FOUND, default={})
         items = versions.get("LaunchTemplateVersions", [])
         return items[0] if items else None
 
     def update_template(self, change, image):
         name = change["name"]
-        try:
-            created = self.ec2.create_launch_template_version(
-                LaunchTemplateName=name,
-                SourceVersion=str(change["source_version"]),
-                VersionDescription=f"hpcops bake: image {image} -> {change['image_id']}"[:255],
-                LaunchTemplateData={"ImageId": change["image_id"]},
-            )["LaunchTemplateVersion"]
-            self.ec2.modify_launch_template(LaunchTemplateName=name, DefaultVersion=str(created["VersionNumber"]))
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            self.fail(f"make {change['image_id']} the default AMI of launch template {name}", exc)
+        what = f"make {change['image_id']} the default AMI of launch template {name} in {self.region}"
+        created = aws_call(
+            what, self.ec2.create_launch_template_version,
+            LaunchTemplateName=name,
+            SourceVersion=str(change["source_version"]),
+            VersionDescription=f"hpcops bake: image {image} -> {change['image_id']}"[:255],
+            LaunchTemplateData={"ImageId": change["image_id"]},
+        )["LaunchTemplateVersion"]
+        aws_call(what, self.ec2.modify_launch_template, LaunchTemplateName=name,
+                 DefaultVersion=str(created["VersionNumber"]))
         change["version"] = created["VersionNumber"]
+
+    def image_of_version(self, template_id, version):
+        """The AMI of one launch template version (None when the version or the template is gone)."""
+        answer = aws_call(f"read version {version} of launch template {template_id} in {self.region}",
+                          self.ec2.describe_launch_template_versions, LaunchTemplateId=template_id,
+                          Versions=[version], ignore=_LT_NOT_FOUND, default={})
+        items = answer.get("LaunchTemplateVersions") or []
+        return (items[0].get("LaunchTemplateData") or {}).get("ImageId") if items else None
 
     def template_versions_in_use(self):
         """Default and latest version of every launch template, plus the versions auto scaling groups use."""
-        in_use = []
         templates = self.paginate(self.ec2, "describe_launch_templates", "LaunchTemplates", "list launch templates")
         by_id = {t["LaunchTemplateId"]: t for t in templates}
         wanted = []
@@ -229,20 +222,11 @@ class Publisher:
             wanted.append((template["LaunchTemplateId"], str(template.get("LatestVersionNumber")), "latest"))
         wanted.extend(self.group_versions(templates, by_id))
         cache = {}
+        in_use = []
         for template_id, version, why in wanted:
             key = (template_id, version)
             if key not in cache:
-                try:
-                    items = self.ec2.describe_launch_template_versions(
-                        LaunchTemplateId=template_id, Versions=[version])["LaunchTemplateVersions"]
-                except botocore.exceptions.ClientError as exc:
-                    if error_code(exc) in _LT_NOT_FOUND:
-                        items = []
-                    else:
-                        self.fail(f"read version {version} of launch template {template_id}", exc)
-                except botocore.exceptions.BotoCoreError as exc:
-                    self.fail(f"read version {version} of launch template {template_id}", exc)
-                cache[key] = (items[0].get("LaunchTemplateData") or {}).get("ImageId") if items else None
+                cache[key] = self.image_of_version(template_id, version)
             in_use.append({"name": by_id[template_id]["LaunchTemplateName"], "version": version,
                            "image_id": cache[key], "why": why})
         return in_use
@@ -279,22 +263,16 @@ class Publisher:
                 for r in reservations for i in r.get("Instances", [])]
 
     def retire(self, image):
+        """Deregister ``image`` and delete its snapshots; returns the snapshots left (in use or gone)."""
         image_id = image["ImageId"]
-        try:
-            self.ec2.deregister_image(ImageId=image_id)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            self.fail(f"deregister AMI {image_id} ({image.get('Name')})", exc)
+        aws_call(f"deregister AMI {image_id} ({image.get('Name')}) in {self.region}", self.ec2.deregister_image,
+                 ImageId=image_id)
         kept = []
         for snapshot in snapshot_ids(image):
-            try:
-                self.ec2.delete_snapshot(SnapshotId=snapshot)
-            except botocore.exceptions.ClientError as exc:
-                if error_code(exc) in ("InvalidSnapshot.InUse", "InvalidSnapshot.NotFound"):
-                    kept.append(snapshot)
-                    continue
-                self.fail(f"delete snapshot {snapshot} of deregistered AMI {image_id}", exc)
-            except botocore.exceptions.BotoCoreError as exc:
-                self.fail(f"delete snapshot {snapshot} of deregistered AMI {image_id}", exc)
+            deleted = aws_call(f"delete snapshot {snapshot} of deregistered AMI {image_id} in {self.region}",
+                               self.ec2.delete_snapshot, SnapshotId=snapshot, ignore=_SNAPSHOT_KEPT, default=False)
+            if deleted is False:
+                kept.append(snapshot)
         return kept
 
 
@@ -339,10 +317,8 @@ def apply_retention(pub, params, apply, diff):
     """Older AMIs beyond `keep` are retired, unless something still references them."""
     changed = False
     names = [i["name"] for i in params["images"]]
-    filters = [{"Name": "tag-key", "Values": ["hpc:input-hash"]}, {"Name": f"tag:{IMAGE_TAG}", "Values": names}]
-    if params["cluster"]:
-        filters.append({"Name": f"tag:{CLUSTER_TAG}", "Values": [params["cluster"]]})
-    owned = pub.paginate(pub.ec2, "describe_images", "Images", "list baked AMIs", Owners=["self"], Filters=filters)
+    owned = pub.paginate(pub.ec2, "describe_images", "Images", "list baked AMIs", Owners=["self"],
+                         Filters=baked_image_filters(names, params["cluster"]))
     published = {i["image_id"] for i in params["images"] if i["image_id"]}
     per_image = {name: [i for i in owned if is_baked_image(i, name, params["cluster"] or None)] for name in names}
     # References are only looked up when something is old enough to go (a rerun then costs one call).
@@ -370,6 +346,26 @@ def apply_retention(pub, params, apply, diff):
     return retired, protected, kept, changed
 
 
+def publish(module, pub):
+    """The module's result: launch templates moved, old AMIs retired, the manifest."""
+    params = module.params
+    apply = not module.check_mode
+    diff = {"before": {"launch_templates": {}, "images": []}, "after": {"launch_templates": {}, "images": []}}
+    templates, moved = move_templates(pub, params, apply, diff)
+    retired, protected, kept, removed = apply_retention(pub, params, apply, diff)
+    result = dict(changed=moved or removed, launch_templates=templates, retired=retired, protected=protected,
+                  kept=kept)
+    if params["plan"]:
+        report = {"launch_templates": templates, "retired": retired, "protected": protected}
+        result["manifest"] = manifest(cluster=params["cluster"], bake_date=params["bake_date"], plan=params["plan"],
+                                      builds=params["built"], publish=report)
+        if params["manifest_path"] and apply:
+            write_manifest(module, params["manifest_path"], result["manifest"])
+    if module._diff:
+        result["diff"] = diff
+    return result
+
+
 def main():
     image_spec = dict(
         name=dict(type="str", required=True),
@@ -390,26 +386,10 @@ def main():
         ),
         supports_check_mode=True,
     )
-    params = module.params
-    if params["keep"] < 1:
-        module.fail_json(msg=f"keep must be at least 1, got {params['keep']}")
+    if module.params["keep"] < 1:
+        module.fail_json(msg=f"keep must be at least 1, got {module.params['keep']}")
     pub = Publisher(module)
-    apply = not module.check_mode
-    diff = {"before": {"launch_templates": {}, "images": []}, "after": {"launch_templates": {}, "images": []}}
-
-    templates, moved = move_templates(pub, params, apply, diff)
-    retired, protected, kept, removed = apply_retention(pub, params, apply, diff)
-    changed = moved or removed
-    result = dict(changed=changed, launch_templates=templates, retired=retired, protected=protected, kept=kept)
-    if params["plan"]:
-        publish = {"launch_templates": templates, "retired": retired, "protected": protected}
-        result["manifest"] = manifest(cluster=params["cluster"], bake_date=params["bake_date"], plan=params["plan"],
-                                      builds=params["built"], publish=publish)
-        if params["manifest_path"] and apply:
-            write_manifest(module, params["manifest_path"], result["manifest"])
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+    run_module(module, lambda: publish(module, pub))
 
 
 if __name__ == "__main__":

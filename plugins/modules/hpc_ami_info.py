@@ -16,8 +16,12 @@ description:
   - Third, the newest available AMI whose name matches O(name_filter), owned by one of O(owners).
   - The newest image is the one with the latest C(CreationDate); images created in the same second go to the
     greatest name.
-  - When nothing matches, the module fails with a message that names the role, says what was tried and what
-    to set.
+  - When nothing matches, the module does B(not) fail (as other C(_info) modules, it returns an empty result) -
+    RV(found) is V(false), RV(image_id) and the other fields are empty, and RV(reason) names the role, says what
+    was tried and what to set. A caller that needs an image fails on RV(found) with RV(reason), as the
+    C(aws_tier) role does.
+  - An AWS failure fails the module with the AWS error code, message and request id (C(error),
+    C(response_metadata)).
   - This module never changes anything.
 author: hpcops developers (@hpcops)
 options:
@@ -75,6 +79,11 @@ EXAMPLES = r"""
     name_filter: Windows_Server-2016-English-Full-SQL_2017_Standard-*
   register: _sqlserver_ami
 
+- name: Fail with the reason when no image qualifies
+  ansible.builtin.fail:
+    msg: "{{ _sqlserver_ami.reason }}"
+  when: not _sqlserver_ami.found
+
 - name: Launch from it
   ansible.builtin.debug:
     msg: "{{ _sqlserver_ami.image_id }} ({{ _sqlserver_ami.source }}, {{ _sqlserver_ami.platform }})"
@@ -93,46 +102,59 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+found:
+  description: Whether an image qualified. With V(false) every other field but RV(reason) is empty.
+  returned: always
+  type: bool
+  sample: true
+reason:
+  description:
+    - Why no image qualified, naming the role, what was tried and what to set; empty when RV(found=true).
+  returned: always
+  type: str
+  sample: "No AMI found for role sqlserver in us-east-1. Tried: no baked AMI tagged hpc:role=sqlserver (and
+    hpc:image) owned by this account; image_id not given; name filter 'Windows_Server-2099-*' owned by amazon
+    matched nothing in us-east-1. Set image_id or name_filter, or bake an image with playbooks/bake.yml."
 image_id:
-  description: The id of the chosen AMI.
-  returned: success
+  description: The id of the chosen AMI; empty when RV(found=false).
+  returned: always
   type: str
   sample: ami-0123456789abcdef0
 name:
-  description: The name of the chosen AMI.
-  returned: success
+  description: The name of the chosen AMI; empty when RV(found=false).
+  returned: always
   type: str
   sample: Windows_Server-2016-English-Full-SQL_2017_Standard-2017.10.13
 creation_date:
-  description: The creation date of the chosen AMI (ISO 8601).
-  returned: success
+  description: The creation date of the chosen AMI (ISO 8601); empty when RV(found=false).
+  returned: always
   type: str
   sample: "2017-10-13T09:12:00.000Z"
 source:
-  description: Where the AMI came from.
-  returned: success
+  description: Where the AMI came from; empty when RV(found=false).
+  returned: always
   type: str
-  choices: [baked, image_id, name_filter]
+  choices: [baked, image_id, name_filter, ""]
   sample: baked
 platform:
-  description: The platform of the AMI.
-  returned: success
+  description: The platform of the AMI; empty when RV(found=false).
+  returned: always
   type: str
-  choices: [windows, linux]
+  choices: [windows, linux, ""]
   sample: windows
 tags:
-  description: The tags of the AMI, keys and values in their original case.
-  returned: success
+  description: The tags of the AMI, keys and values in their original case; empty when RV(found=false).
+  returned: always
   type: dict
   sample: {"hpc:role": "sqlserver", "hpc:image": "sqlserver-2017", "hpc:bake-date": "2024-05-01"}
 owner_id:
-  description: The account that owns the AMI.
-  returned: success
+  description: The account that owns the AMI; empty when RV(found=false).
+  returned: always
   type: str
   sample: "123456789012"
 architecture:
-  description: The architecture of the AMI.
-  returned: success
+  description: The architecture of the AMI; empty when RV(found=false).
+  returned: always
   type: str
   sample: x86_64
 """
@@ -144,6 +166,7 @@ from ansible_collections.hpcops.aws_hpc.plugins.module_utils._ami import (
     SOURCE_IMAGE_ID,
     baked_filters,
     describe_image,
+    empty_description,
     failure_message,
     image_id_failure,
     name_filters,
@@ -151,53 +174,38 @@ from ansible_collections.hpcops.aws_hpc.plugins.module_utils._ami import (
     newest_baked,
     resolution_order,
 )
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import client_from_module, error_cause, error_code
-
-try:
-    import botocore.exceptions
-
-    HAS_BOTOCORE = True
-except ImportError:
-    HAS_BOTOCORE = False  # AnsibleAWSModule reports the missing library
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import (
+    aws_call,
+    client_from_module,
+    paginate,
+    run_module,
+)
 
 _NOT_FOUND = ("InvalidAMIID.NotFound", "InvalidAMIID.Malformed", "InvalidAMIID.Unavailable")
 
 
 class ImageFinder:
+    """The EC2 side: AWS failures raise AWSCallError (``run_module`` fails the module once)."""
+
     def __init__(self, module):
         self.module = module
         self.role = module.params["role"]
         self.ec2 = client_from_module(module, "ec2")
         self.region = module.params.get("region") or self.ec2.meta.region_name
 
-    def fail(self, what, exc):
-        self.module.fail_json(msg=f"Failed to look up {what} for role {self.role} in {self.region}: {error_cause(exc)}")
-
-    def _images(self, what, **kwargs):
-        try:
-            paginator = self.ec2.get_paginator("describe_images")
-            images = []
-            for page in paginator.paginate(**kwargs):
-                images.extend(page.get("Images", []))
-            return images
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            self.fail(what, exc)
-        return []  # pragma: no cover - fail_json exits
+    def what(self, subject):
+        return f"look up {subject} for role {self.role} in {self.region}"
 
     def baked(self, cluster):
-        images = self._images("baked AMIs", Owners=["self"], Filters=baked_filters(self.role))
+        images = paginate(self.what("baked AMIs"), self.ec2, "describe_images", "Images",
+                          Owners=["self"], Filters=baked_filters(self.role))
         return newest_baked(images, self.role, cluster)
 
     def by_id(self, image_id):
-        try:
-            images = self.ec2.describe_images(ImageIds=[image_id]).get("Images", [])
-        except botocore.exceptions.ClientError as exc:
-            if error_code(exc) not in _NOT_FOUND:
-                self.fail(f"image_id {image_id}", exc)
-            images = []
-        except botocore.exceptions.BotoCoreError as exc:
-            self.fail(f"image_id {image_id}", exc)
-        image = next((i for i in images if i.get("ImageId") == image_id), None)
+        """The given image; a missing or unavailable one fails the module naming it."""
+        answer = aws_call(self.what(f"image_id {image_id}"), self.ec2.describe_images, ImageIds=[image_id],
+                          ignore=_NOT_FOUND, default={})
+        image = next((i for i in answer.get("Images") or [] if i.get("ImageId") == image_id), None)
         if image is None or image.get("State") != "available":
             state = None if image is None else image.get("State")
             self.module.fail_json(msg=image_id_failure(self.role, image_id, self.region, state))
@@ -207,7 +215,31 @@ class ImageFinder:
         kwargs = {"Filters": name_filters(pattern)}
         if owners:
             kwargs["Owners"] = owners
-        return newest(self._images(f"AMIs named '{pattern}'", **kwargs))
+        return newest(paginate(self.what(f"AMIs named '{pattern}'"), self.ec2, "describe_images", "Images", **kwargs))
+
+
+def resolve(module, finder):
+    """The module's result: the first source that yields an image, else empty fields and the reason."""
+    params = module.params
+    for source in resolution_order(params["prefer_baked"], params["image_id"], params["name_filter"]):
+        if source == SOURCE_BAKED:
+            image = finder.baked(params["cluster"])
+        elif source == SOURCE_IMAGE_ID:
+            image = finder.by_id(params["image_id"])
+        else:
+            image = finder.by_name(params["name_filter"], params["owners"])
+        if image is not None:
+            return dict(changed=False, found=True, reason="", **describe_image(image, source))
+    reason = failure_message(
+        params["role"],
+        finder.region,
+        prefer_baked=params["prefer_baked"],
+        image_id=params["image_id"],
+        name_filter=params["name_filter"],
+        owners=params["owners"],
+        cluster=params["cluster"],
+    )
+    return dict(changed=False, found=False, reason=reason, **empty_description())
 
 
 def main():
@@ -220,30 +252,8 @@ def main():
         prefer_baked=dict(type="bool", default=True),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    params = module.params
     finder = ImageFinder(module)
-
-    for source in resolution_order(params["prefer_baked"], params["image_id"], params["name_filter"]):
-        if source == SOURCE_BAKED:
-            image = finder.baked(params["cluster"])
-        elif source == SOURCE_IMAGE_ID:
-            image = finder.by_id(params["image_id"])
-        else:
-            image = finder.by_name(params["name_filter"], params["owners"])
-        if image is not None:
-            module.exit_json(changed=False, **describe_image(image, source))
-
-    module.fail_json(
-        msg=failure_message(
-            params["role"],
-            finder.region,
-            prefer_baked=params["prefer_baked"],
-            image_id=params["image_id"],
-            name_filter=params["name_filter"],
-            owners=params["owners"],
-            cluster=params["cluster"],
-        )
-    )
+    run_module(module, lambda: resolve(module, finder))
 
 
 if __name__ == "__main__":

@@ -96,9 +96,10 @@ options:
     description:
       - Directory Packer runs in. Defaults to the directory of each template.
     type: path
-  timeout:
+  build_timeout:
     description:
       - Seconds after which a build still running is stopped and fails.
+      - Called C(timeout) before; renamed after the amazon.aws convention (C(*_timeout) in whole seconds).
     type: int
     default: 7200
   env:
@@ -113,8 +114,10 @@ options:
     default: false
   log_path:
     description:
-      - File the progress of every build is appended to, one line per Packer message, prefixed with the build's
-        label. Useful to follow a long bake with C(tail -f).
+      - File the progress of every build is appended to, one line per Packer message, prefixed with the time and
+        the build's label (C(2024-05-01T02:00:00 packer[sqlserver] ==> ...)); secret values are masked as in
+        O(progress_file). Useful to follow a long bake with C(tail -f).
+      - The module fails at once when the file cannot be written to.
     type: path
   progress_file:
     description:
@@ -239,7 +242,6 @@ duration:
 import os
 import shutil
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -250,7 +252,6 @@ from ansible_collections.hpcops.aws_hpc.plugins.module_utils._packer import (
     PackerError,
     build_argv,
     failure_message,
-    mask,
     render_var_file,
     secret_values,
     validate_message,
@@ -260,28 +261,26 @@ from ansible_collections.hpcops.aws_hpc.plugins.module_utils._progress import Pr
 
 
 class Runner:
+    """Runs the Packer processes. Every line goes through one writer, which masks the module's
+    ``no_log_values`` (the secret variables among them) once and writes ``progress_file`` and ``log_path``."""
+
     def __init__(self, module, packer, tmpdir):
         self.module = module
         self.packer = packer
         self.tmpdir = tmpdir
         self.params = module.params
-        self.log_lock = threading.Lock()
         self.env = dict(os.environ)
         self.env.update({str(k): str(v) for k, v in (self.params["env"] or {}).items()})
         # No update check: Packer would otherwise call checkpoint-api.hashicorp.com.
         self.env["CHECKPOINT_DISABLE"] = "1"
-        self.secrets = []
-        self.progress = ProgressWriter(self.params["progress_file"], secrets=self.secrets)
+        self.progress = ProgressWriter(self.params["progress_file"], secrets=module.no_log_values,
+                                       log_path=self.params["log_path"])
 
     def log(self, name, text):
-        line = mask(text, self.secrets)
-        self.module.log(f"packer_build[{name}]: {line}")
-        for part in line.splitlines():
+        for part in str(text).splitlines():
             if part.strip():
-                self.progress.write(f"packer[{name}] {part}")
-        if self.params["log_path"]:
-            with self.log_lock, open(self.params["log_path"], "a", encoding="utf-8") as handle:
-                handle.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} [{name}] {line}\n")
+                line = self.progress.write(f"packer[{name}] {part}")
+                self.module.log(f"packer_build {line}")
 
     def var_file(self, index, build):
         path = os.path.join(self.tmpdir, f"build{index}.pkrvars.hcl")
@@ -318,31 +317,78 @@ class Runner:
 
         try:
             returncode = stream_command(argv, on_line, cwd=self.cwd(template), env=self.env,
-                                        timeout=self.params["timeout"])
+                                        timeout=self.params["build_timeout"])
         except OSError as exc:
             result.update(failed=True, msg=f"Cannot run {self.packer} for image {name}: {exc}")
             return result
-        result["duration"] = round(time.monotonic() - started, 3)
-        result["rc"] = returncode
-        result["steps"] = output.steps
+        result.update(duration=round(time.monotonic() - started, 3), rc=returncode, steps=output.steps)
         if command == "validate":
             if returncode != 0:
                 message = validate_message(name, template, returncode, "\n".join(output.messages))
                 result.update(failed=True, msg=message)
             return result
+        self.outcome(result, output)
+        self.log(name, "failed: " + result["msg"] if result["failed"] else f"done: {result['amis']}")
+        return result
+
+    def outcome(self, result, output):
+        """The AMIs of a finished build, or why it failed."""
+        name, template, returncode = result["name"], result["template"], result["rc"]
         result["artifacts"] = output.amis()
         for amis in result["artifacts"].values():
             result["amis"].update(amis)
         if returncode != 0:
             msg = failure_message(name, template, returncode, output)
-            if result["duration"] >= self.params["timeout"]:
-                msg = f"Packer build of image {name} ({template}) stopped after the timeout of " \
-                      f"{self.params['timeout']} s. {msg}"
-            result.update(failed=True, msg=mask(msg, self.secrets))
+            if result["duration"] >= self.params["build_timeout"]:
+                msg = f"Packer build of image {name} ({template}) stopped after the build_timeout of " \
+                      f"{self.params['build_timeout']} s. {msg}"
+            result.update(failed=True, msg=msg)
         elif not result["amis"]:
             result.update(failed=True, msg=f"Packer build of image {name} ({template}) succeeded but reported no AMI")
-        self.log(name, "failed: " + result["msg"] if result["failed"] else f"done: {result['amis']}")
-        return result
+
+
+def builds_of(module):
+    """The builds to run: O(builds), or the one build of O(template)."""
+    params = module.params
+    if params["builds"]:
+        builds = params["builds"]
+    else:
+        template = params["template"]
+        builds = [{"name": params["name"] or os.path.basename(template.rstrip("/")), "template": template,
+                   "variables": params["variables"], "var_files": params["var_files"], "only": params["only"]}]
+    names = [b["name"] for b in builds]
+    if len(set(names)) != len(names):
+        module.fail_json(msg=f"The names of the builds must be unique, got {', '.join(names)}")
+    return builds
+
+
+def check_templates(module, builds):
+    """Templates are absolute (unless O(working_dir) is set) and exist."""
+    params = module.params
+    for build in builds:
+        if params["working_dir"] is None and not os.path.isabs(build["template"]):
+            build["template"] = os.path.abspath(build["template"])
+        if not os.path.exists(build["template"]):
+            module.fail_json(msg=f"The template of image {build['name']} does not exist: {build['template']}")
+
+
+def packer_executable(module):
+    params = module.params
+    packer = shutil.which(params["packer_path"]) if os.sep not in params["packer_path"] else params["packer_path"]
+    if not packer or not os.access(packer, os.X_OK):
+        module.fail_json(msg=f"Packer not found ({params['packer_path']}): install it, see docs/bakery.md")
+    return packer
+
+
+def check_log_path(module):
+    """Fail at once when O(log_path) cannot be appended to (rather than in the middle of a bake)."""
+    path = module.params["log_path"]
+    if path:
+        try:
+            with open(path, "a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            module.fail_json(msg=f"Cannot write the log file {path} (log_path): {exc}")
 
 
 def main():
@@ -364,7 +410,7 @@ def main():
             max_parallel=dict(type="int", default=4),
             packer_path=dict(type="str", default="packer"),
             working_dir=dict(type="path"),
-            timeout=dict(type="int", default=7200),
+            build_timeout=dict(type="int", default=7200),
             env=dict(type="dict", default={}),
             force=dict(type="bool", default=False),
             log_path=dict(type="path"),
@@ -376,32 +422,19 @@ def main():
     )
     params = module.params
     started = time.monotonic()
-    if params["builds"]:
-        builds = params["builds"]
-    else:
-        template = params["template"]
-        builds = [{"name": params["name"] or os.path.basename(template.rstrip("/")), "template": template,
-                   "variables": params["variables"], "var_files": params["var_files"], "only": params["only"]}]
-    names = [b["name"] for b in builds]
-    if len(set(names)) != len(names):
-        module.fail_json(msg=f"The names of the builds must be unique, got {', '.join(names)}")
-    if params["max_parallel"] < 1 or params["timeout"] < 1:
-        module.fail_json(msg="max_parallel and timeout must be at least 1")
-    packer = shutil.which(params["packer_path"]) if os.sep not in params["packer_path"] else params["packer_path"]
-    if not packer or not os.access(packer, os.X_OK):
-        module.fail_json(msg=f"Packer not found ({params['packer_path']}): install it, see docs/bakery.md")
+    builds = builds_of(module)
+    if params["max_parallel"] < 1 or params["build_timeout"] < 1:
+        module.fail_json(msg="max_parallel and build_timeout must be at least 1")
+    packer = packer_executable(module)
+    check_templates(module, builds)
+    check_log_path(module)
     for build in builds:
-        if params["working_dir"] is None and not os.path.isabs(build["template"]):
-            build["template"] = os.path.abspath(build["template"])
-        if not os.path.exists(build["template"]):
-            module.fail_json(msg=f"The template of image {build['name']} does not exist: {build['template']}")
+        # The one list of values to mask: the writer masks the lines with it, Ansible the result and the log.
+        module.no_log_values.update(secret_values(build["variables"]))
 
     tmpdir = tempfile.mkdtemp(prefix="hpcops-packer-")
     try:
         runner = Runner(module, packer, tmpdir)
-        for build in builds:
-            runner.secrets.extend(secret_values(build["variables"]))
-        module.no_log_values.update(runner.secrets)
         command = "validate" if module.check_mode else "build"
         with ThreadPoolExecutor(max_workers=min(params["max_parallel"], len(builds))) as pool:
             results = list(pool.map(lambda item: runner.run(item[0], item[1], command), enumerate(builds)))
@@ -412,6 +445,8 @@ def main():
     for result in results:
         amis.update(result["amis"])
     outcome = dict(changed=True, builds=results, amis=amis, duration=round(time.monotonic() - started, 3))
+    if runner.progress.log_error:
+        module.warn(runner.progress.log_error)
     failed = [r for r in results if r["failed"]]
     if failed:
         module.fail_json(msg=" | ".join(r["msg"] for r in failed), **outcome)

@@ -79,13 +79,16 @@ options:
   purge_tags:
     description:
       - Remove tags that are not in O(tags). Only applies when O(tags) is given.
+      - Defaults to V(true), as in amazon.aws; pass V(false) to only add and update tags.
     type: bool
-    default: false
+    default: true
 notes:
   - The value is never returned, not in the result, not in the diff, and not in error messages.
   - A parameter that exists with another type than C(SecureString) makes the module fail; it is never
     converted.
   - The predicted RV(version) in check mode assumes SSM increments the version on each write.
+  - An AWS failure fails the module with the AWS error code, message and request id (C(error),
+    C(response_metadata)); the message names the parameter.
 extends_documentation_fragment:
   - hpcops.aws_hpc.attributes
   - hpcops.aws_hpc.attributes.actiongroup_aws
@@ -180,7 +183,12 @@ reencrypted:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import client_from_module, error_cause, error_code
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import (
+    aws_call,
+    client_from_module,
+    paginate,
+    run_module,
+)
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils._secret import (
     LENGTH_MAX,
     LENGTH_MIN,
@@ -194,18 +202,14 @@ from ansible_collections.hpcops.aws_hpc.plugins.module_utils._secret import (
     validate_length,
 )
 
-try:
-    import botocore.exceptions
-
-    HAS_BOTOCORE = True
-except ImportError:
-    HAS_BOTOCORE = False  # AnsibleAWSModule reports the missing library
-
-MASK = "********"
-
 
 class SecretManager:
-    """Reads and changes one SSM parameter; every failure names the parameter and the cause."""
+    """Reads and changes one SSM parameter.
+
+    AWS failures raise AWSCallError naming the parameter (``run_module`` fails the module once). Every
+    value this run handles is added to the module's ``no_log_values``, so Ansible masks it out of the
+    result, error messages included.
+    """
 
     def __init__(self, module):
         self.module = module
@@ -213,43 +217,26 @@ class SecretManager:
         self.ssm = client_from_module(module, "ssm")
         self._kms = None
         self._key_arns = {}
-        self._secrets = []  # values this run handled: masked out of every message
 
     def protect(self, value):
         """Never let ``value`` reach the output, even through an error message."""
         if value:
-            self._secrets.append(value)
             self.module.no_log_values.add(value)
 
-    def fail(self, action, exc):
-        code = error_code(exc)
-        cause = error_cause(exc)
-        for value in self._secrets:
-            cause = cause.replace(value, MASK)
-        self.module.fail_json(msg=f"Failed to {action} SSM parameter {self.name}: {cause}", error_code=code or None)
+    def what(self, action):
+        return f"{action} SSM parameter {self.name}"
 
     # ------------------------------------------------------------------ reading
     def read(self):
         """The parameter's state (no value) or None when it does not exist."""
         # Paginated: with filters, DescribeParameters may answer a page with no match and a NextToken.
-        found = []
-        try:
-            pages = self.ssm.get_paginator("describe_parameters").paginate(
-                ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [self.name]}]
-            )
-            for page in pages:
-                found.extend(page.get("Parameters", []))
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            self.fail("read", exc)
+        found = paginate_parameters(self.ssm, self.what("read"), self.name)
         meta = next((p for p in found if p.get("Name") == self.name), None)
         if meta is None:
             return None
         arn = meta.get("ARN") or self._arn()
-        try:
-            answer = self.ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=self.name)
-            tag_list = answer.get("TagList", [])
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            self.fail("read the tags of", exc)
+        answer = aws_call(self.what("read the tags of"), self.ssm.list_tags_for_resource,
+                          ResourceType="Parameter", ResourceId=self.name)
         return {
             "type": meta.get("Type"),
             "key_id": meta.get("KeyId"),
@@ -257,31 +244,23 @@ class SecretManager:
             "description": meta.get("Description"),
             "tier": meta.get("Tier"),
             "arn": arn,
-            "tags": {t["Key"]: t["Value"] for t in tag_list},
+            "tags": {t["Key"]: t["Value"] for t in answer.get("TagList", [])},
         }
 
     def _arn(self):
         # DescribeParameters of older endpoints has no ARN; GetParameter has. Only the ARN is kept
         # from that answer (without decryption it still carries the ciphertext).
-        try:
-            return self.ssm.get_parameter(Name=self.name, WithDecryption=False)["Parameter"].get("ARN")
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            self.fail("read", exc)
-        return None  # pragma: no cover - fail_json exits
+        answer = aws_call(self.what("read"), self.ssm.get_parameter, Name=self.name, WithDecryption=False)
+        return answer["Parameter"].get("ARN")
 
     def key_arn(self, key_ref):
         """The ARN of a KMS key reference, None when KMS does not know it."""
         if key_ref not in self._key_arns:
             if self._kms is None:
                 self._kms = client_from_module(self.module, "kms")
-            try:
-                self._key_arns[key_ref] = self._kms.describe_key(KeyId=key_ref)["KeyMetadata"]["Arn"]
-            except botocore.exceptions.ClientError as exc:
-                if error_code(exc) != "NotFoundException":
-                    self.fail(f"look up KMS key {key_ref} for", exc)
-                self._key_arns[key_ref] = None
-            except botocore.exceptions.BotoCoreError as exc:
-                self.fail(f"look up KMS key {key_ref} for", exc)
+            answer = aws_call(self.what(f"look up KMS key {key_ref} for"), self._kms.describe_key, KeyId=key_ref,
+                              ignore=("NotFoundException",), default=None)
+            self._key_arns[key_ref] = answer["KeyMetadata"]["Arn"] if answer else None
         return self._key_arns[key_ref]
 
     # ------------------------------------------------------------------ changing
@@ -291,16 +270,12 @@ class SecretManager:
             kwargs["Description"] = description
         if tags:
             kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
-        try:
-            self.ssm.put_parameter(**kwargs)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            self.fail("create", exc)
+        aws_call(self.what("create"), self.ssm.put_parameter, **kwargs)
 
     def reencrypt(self, current, key_id, description):
-        try:
-            value = self.ssm.get_parameter(Name=self.name, WithDecryption=True)["Parameter"]["Value"]
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            self.fail("decrypt (for re-encryption)", exc)
+        answer = aws_call(self.what("decrypt (for re-encryption)"), self.ssm.get_parameter, Name=self.name,
+                          WithDecryption=True)
+        value = answer["Parameter"]["Value"]
         self.protect(value)
         kwargs = {"Name": self.name, "Value": value, "Type": SECURE_STRING, "KeyId": key_id, "Overwrite": True}
         description = description or current.get("description")
@@ -308,32 +283,25 @@ class SecretManager:
             kwargs["Description"] = description
         if current.get("tier"):
             kwargs["Tier"] = current["tier"]
-        try:
-            self.ssm.put_parameter(**kwargs)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            self.fail(f"re-encrypt with KMS key {key_id}", exc)
+        aws_call(self.what(f"re-encrypt with KMS key {key_id}"), self.ssm.put_parameter, **kwargs)
 
     def retag(self, to_set, to_unset):
-        try:
-            if to_unset:
-                self.ssm.remove_tags_from_resource(ResourceType="Parameter", ResourceId=self.name, TagKeys=to_unset)
-            if to_set:
-                self.ssm.add_tags_to_resource(
-                    ResourceType="Parameter",
-                    ResourceId=self.name,
-                    Tags=[{"Key": k, "Value": v} for k, v in sorted(to_set.items())],
-                )
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            self.fail("tag", exc)
+        if to_unset:
+            aws_call(self.what("tag"), self.ssm.remove_tags_from_resource, ResourceType="Parameter",
+                     ResourceId=self.name, TagKeys=to_unset)
+        if to_set:
+            aws_call(self.what("tag"), self.ssm.add_tags_to_resource, ResourceType="Parameter", ResourceId=self.name,
+                     Tags=[{"Key": k, "Value": v} for k, v in sorted(to_set.items())])
 
     def delete(self):
-        try:
-            self.ssm.delete_parameter(Name=self.name)
-        except botocore.exceptions.ClientError as exc:
-            if error_code(exc) != "ParameterNotFound":  # deleted meanwhile: the goal is reached
-                self.fail("delete", exc)
-        except botocore.exceptions.BotoCoreError as exc:
-            self.fail("delete", exc)
+        # A parameter deleted meanwhile: the goal is reached.
+        aws_call(self.what("delete"), self.ssm.delete_parameter, Name=self.name, ignore=("ParameterNotFound",))
+
+
+def paginate_parameters(ssm, what, name):
+    """Every DescribeParameters entry whose name equals ``name``."""
+    flt = [{"Key": "Name", "Option": "Equals", "Values": [name]}]
+    return paginate(what, ssm, "describe_parameters", "Parameters", ParameterFilters=flt)
 
 
 def result_of(name, state, created=False, reencrypted=False):
@@ -390,6 +358,23 @@ def apply(module, manager, plan, current):
         manager.retag(plan.tags_to_set, plan.tags_to_unset)
 
 
+def ensure(module, manager):
+    """The module's result: the plan carried out (or only predicted in check mode)."""
+    params = module.params
+    current = manager.read()
+    plan = decide(module, manager, current)
+    if module.check_mode or not plan.changed:
+        after = expected_state(current, plan, params["key_id"])
+    else:
+        apply(module, manager, plan, current)
+        after = manager.read()
+    result = {"changed": plan.changed}
+    if module._diff:
+        result["diff"] = build_diff(manager.name, current, after)
+    result.update(result_of(manager.name, after, created=plan.create, reencrypted=plan.reencrypt))
+    return result
+
+
 def main():
     argument_spec = dict(
         name=dict(type="str", required=True),
@@ -400,35 +385,18 @@ def main():
         length=dict(type="int", default=32),
         charset=dict(type="str", choices=["alnum", "alnum_symbols", "hex"], default="alnum_symbols"),
         tags=dict(type="dict"),
-        purge_tags=dict(type="bool", default=False),
+        purge_tags=dict(type="bool", default=True),
     )
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
         required_if=[("state", "present", ["key_id"])],
         supports_check_mode=True,
     )
-    params = module.params
-    name = params["name"]
     try:
-        validate_length(params["length"])
+        validate_length(module.params["length"])
     except ValueError:
-        module.fail_json(msg=f"length must be between {LENGTH_MIN} and {LENGTH_MAX}, got {params['length']}")
-
-    manager = SecretManager(module)
-    current = manager.read()
-    plan = decide(module, manager, current)
-
-    if module.check_mode or not plan.changed:
-        after = expected_state(current, plan, params["key_id"])
-    else:
-        apply(module, manager, plan, current)
-        after = manager.read()
-
-    result = {"changed": plan.changed}
-    if module._diff:
-        result["diff"] = build_diff(name, current, after)
-    result.update(result_of(name, after, created=plan.create, reencrypted=plan.reencrypt))
-    module.exit_json(**result)
+        module.fail_json(msg=f"length must be between {LENGTH_MIN} and {LENGTH_MAX}, got {module.params['length']}")
+    run_module(module, lambda: ensure(module, SecretManager(module)))
 
 
 if __name__ == "__main__":

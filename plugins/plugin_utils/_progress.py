@@ -37,9 +37,9 @@ and without tailing; the module's own logging (and ``log_path`` of packer_build)
 The same applies to ``async`` tasks and to ``become`` to a user other than the controller's own user
 or root (that user could not write the controller user's temporary file).
 
-Secrets: the modules mask their lines before writing them (packer_build with Packer's secret
-variables, both with their ``no_log`` values); the action shows the lines as written and adds
-nothing to the result.
+Secrets: the modules mask their lines before writing them, with their ``no_log_values``
+(module_utils/_progress.py's ``ProgressWriter``; packer_build adds Packer's secret variables to
+them); the action shows the lines as written and adds nothing to the result.
 """
 
 from __future__ import absolute_import, division, print_function

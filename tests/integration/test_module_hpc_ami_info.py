@@ -42,6 +42,34 @@ def ami_info(run_playbook, tmp_path):
     return _run
 
 
+@pytest.fixture
+def tier_ami(run_playbook, tmp_path):
+    """Run the aws_tier role's image step (tasks_from: ami) with ``variables``; returns {task name: result}."""
+
+    def _run(**variables):
+        path = tmp_path / f"play-{uuid.uuid4().hex[:8]}.yml"
+        task = {"name": "aws_tier image", "ansible.builtin.include_role": {"name": "hpcops.aws_hpc.aws_tier",
+                                                                           "tasks_from": "ami"},
+                "vars": variables}
+        path.write_text(json.dumps([{"name": "ami", "hosts": "localhost", "gather_facts": False, "tasks": [task]}]))
+        proc = run_playbook(str(path), extra_env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
+        lines = proc.stdout.splitlines()
+        start = next(i for i, line in enumerate(lines) if line == "{")
+        data = json.JSONDecoder().raw_decode("\n".join(lines[start:]))[0]
+        # role task names read "hpcops.aws_hpc.aws_tier : <name>"
+        return {task["task"]["name"].rpartition(" : ")[2]: task["hosts"]["localhost"]
+                for play in data["plays"] for task in play["tasks"] if "localhost" in task["hosts"]}
+
+    return _run
+
+
+def tier_variables(role, **overrides):
+    variables = {"aws_tier_name": role, "aws_tier_cluster_name": "prod", "aws_tier_image_id": "",
+                 "aws_tier_image_name_filter": "", "aws_tier_image_owners": ["amazon"], "aws_tier_prefer_baked": True}
+    variables.update(overrides)
+    return variables
+
+
 @pytest.fixture(scope="module")
 def ec2(lab_env):
     return boto3.client(
@@ -146,8 +174,23 @@ def test_name_filter_picks_newest(ami_info, register, role):
     assert result["image_id"] == newer
 
 
-def test_nothing_matches_explains(ami_info, role):
+def test_nothing_matches_returns_empty(ami_info, role):
+    """An _info module: no match is an empty result with the reason, not a failure."""
     result = ami_info(role=role, cluster="prod", name_filter="Windows_Server-2099-*")
+    assert not result.get("failed"), result
+    assert result["changed"] is False
+    assert result["found"] is False
+    assert result["image_id"] == ""
+    assert result["source"] == "" and result["name"] == "" and result["tags"] == {}
+    reason = result["reason"]
+    assert reason.startswith(f"No AMI found for role {role} in us-east-1.")
+    assert "name filter 'Windows_Server-2099-*' owned by amazon matched nothing in us-east-1" in reason
+
+
+def test_nothing_matches_explains(tier_ami, role):
+    results = tier_ami(**tier_variables(role, aws_tier_image_name_filter="Windows_Server-2099-*"))
+    assert results["Resolve the image"]["found"] is False, results
+    result = results["Fail when no image qualifies"]
     assert result.get("failed") is True, result
     msg = result["msg"]
     assert msg.startswith(f"No AMI found for role {role} in us-east-1.")
@@ -157,10 +200,23 @@ def test_nothing_matches_explains(ami_info, role):
     assert "image_id not given" in msg
     assert "name filter 'Windows_Server-2099-*' owned by amazon matched nothing in us-east-1" in msg
     assert "Set image_id or name_filter, or bake an image with playbooks/bake.yml." in msg
+    assert "aws_tier_image_id" in msg and "aws_tier_image_name_filter" in msg
 
 
-def test_nothing_to_try(ami_info, role):
+def test_nothing_to_try(ami_info, tier_ami, role):
     result = ami_info(role=role, prefer_baked=False)
+    assert result["found"] is False, result
+    assert result["changed"] is False
+    results = tier_ami(**tier_variables(role, aws_tier_prefer_baked=False))
+    result = results["Fail when no image qualifies"]
     assert result.get("failed") is True, result
     assert "baked AMIs not considered (prefer_baked=false)" in result["msg"]
     assert "name_filter not given" in result["msg"]
+
+
+def test_found_image_reports_found(ami_info, register, role):
+    image_id = register(f"hpc-{role}-1", {"hpc:role": role, "hpc:image": "base"})
+    result = ami_info(role=role)
+    assert result["found"] is True, result
+    assert result["reason"] == ""
+    assert result["image_id"] == image_id

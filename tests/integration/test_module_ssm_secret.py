@@ -248,7 +248,7 @@ def test_unknown_kms_key_fails_without_touching(run, aws, kms_key, param_name):
 
 def test_tags_reconciled(run, aws, kms_key, param_name):
     run([secret_task(name=param_name, key_id=kms_key["id"], tags={"a": "1", "b": "2"})])
-    (merged,) = run([secret_task(name=param_name, key_id=kms_key["id"], tags={"a": "9"})], "--diff")
+    (merged,) = run([secret_task(name=param_name, key_id=kms_key["id"], tags={"a": "9"}, purge_tags=False)], "--diff")
     assert merged["changed"] is True, merged
     assert merged["created"] is False
     assert tags_of(aws, param_name) == {"a": "9", "b": "2"}
@@ -258,6 +258,16 @@ def test_tags_reconciled(run, aws, kms_key, param_name):
     (same,) = run([secret_task(name=param_name, key_id=kms_key["id"], tags={"a": "9"}, purge_tags=True)])
     assert same["changed"] is False, same
     assert same["version"] == 1  # tags never rewrite the value
+
+
+def test_tags_purged_by_default(run, aws, kms_key, param_name):
+    run([secret_task(name=param_name, key_id=kms_key["id"], tags={"a": "1", "b": "2"})])
+    (purged,) = run([secret_task(name=param_name, key_id=kms_key["id"], tags={"a": "1"})])
+    assert purged["changed"] is True, purged
+    assert tags_of(aws, param_name) == {"a": "1"}
+    (kept,) = run([secret_task(name=param_name, key_id=kms_key["id"])])
+    assert kept["changed"] is False, kept  # without tags, the tags are left as they are
+    assert tags_of(aws, param_name) == {"a": "1"}
 
 
 def test_absent_check_then_twice(run, aws, kms_key, param_name):

@@ -24,7 +24,7 @@ import uuid
 import pytest
 from conftest import ROOT, cluster_inventory, lab_client, play_recap
 
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._bake import (
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._tags import (
     CLUSTER_TAG,
     DATE_TAG,
     HASH_TAG,
@@ -234,7 +234,7 @@ def test_pcluster_stand_in_deleted_before_the_tiers(run_playbook, cluster, accou
     stack of the shape ParallelCluster 3 leaves, not a real cluster. It mirrors ParallelCluster 3.16.1
     (github.com/aws/aws-parallelcluster, cli/src/pcluster): the stack is named after the cluster and
     carries the configuration's Tags (hpc:cluster and hpc:role=pcluster, which the parallelcluster role
-    adds, plugins/module_utils/_pcluster.py) plus parallelcluster:cluster-name and parallelcluster:version
+    adds, plugins/module_utils/_pcluster_spec.py) plus parallelcluster:cluster-name and parallelcluster:version
     (models/cluster.py, Cluster._add_tags), and the Scheduler parameter; `pcluster list-clusters` lists the
     top-level stacks tagged parallelcluster:version without parallelcluster:image_id (aws/cfn.py,
     CfnClient.list_pcluster_stacks). The real pcluster of the lab then describes and deletes it.
