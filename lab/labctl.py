@@ -24,6 +24,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from _proc import alive  # lab/ is the script's folder, first on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".lab"
 PID_FILE = STATE / "moto.pid"
@@ -65,16 +67,6 @@ def lab_environment(port: int) -> dict[str, str]:
     return env
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _our_pid() -> int | None:
     if not PID_FILE.exists():
         return None
@@ -82,7 +74,7 @@ def _our_pid() -> int | None:
         pid = int(PID_FILE.read_text().strip())
     except ValueError:
         return None
-    return pid if _alive(pid) else None
+    return pid if alive(pid) else None
 
 
 def _responds(port: int) -> bool:
@@ -171,7 +163,7 @@ def down(_args: argparse.Namespace) -> int:
     if pid:
         os.kill(pid, signal.SIGTERM)
         for _attempt in range(50):
-            if not _alive(pid):
+            if not alive(pid):
                 break
             time.sleep(0.1)
         else:

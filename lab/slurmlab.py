@@ -36,6 +36,7 @@ import sys
 import time
 from pathlib import Path
 
+from _proc import alive  # lab/ is the script's folder, first on sys.path
 from slurm_layout import slurm_layout  # lab/slurm_layout.py, next to this file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,21 +74,6 @@ def run(*argv: str, check: bool = True, quiet: bool = False) -> subprocess.Compl
     return result
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie of ours is not alive
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def descendants(pid: int) -> list[int]:
     """Every live process below ``pid`` (from /proc)."""
     children: dict[int, list[int]] = {}
@@ -102,7 +88,7 @@ def descendants(pid: int) -> list[int]:
     found, todo = [], [pid]
     while todo:
         for child in children.get(todo.pop(), []):
-            if _alive(child):
+            if alive(child):
                 found.append(child)
                 todo.append(child)
     return found
@@ -347,7 +333,7 @@ def write_inventory(plan: dict) -> None:
 
 
 def all_alive(state: dict) -> bool:
-    return all(_alive(pid) for pid in state.get("pids", {}).values())
+    return all(alive(pid) for pid in state.get("pids", {}).values())
 
 
 # ---------------------------------------------------------------- commands
@@ -480,7 +466,7 @@ def up(args: argparse.Namespace) -> int:  # noqa: PLR0912, PLR0915 - the bring-u
         return all(states.get(n, "").rstrip("*") in ("idle", "mix", "alloc") for n in names)
 
     wait_for(ready, "every compute host registering with slurmctld as idle", timeout=60)
-    dead = [name for name, pid in state["pids"].items() if not _alive(pid)]
+    dead = [name for name, pid in state["pids"].items() if not alive(pid)]
     if dead:
         sys.exit(f"slurmlab: {', '.join(dead)} exited; logs in {STATE / 'log'}")
     write_inventory(plan)
@@ -498,13 +484,13 @@ def down(_args: argparse.Namespace) -> int:  # noqa: PLR0912 - every kind of lef
         print("slurmlab: nothing to remove")
         return 0
     state = state or {"pids": {}, "plan": {"hosts": [], "bridge": BRIDGE}}
-    pids = {name: pid for name, pid in state.get("pids", {}).items() if _alive(pid)}
+    pids = {name: pid for name, pid in state.get("pids", {}).items() if alive(pid)}
     # munged also writes its own pid file (runuser may sit in between)
     munge_pid = Path(state.get("munge_dir", MUNGE_DIR)) / "munged.pid"
     if munge_pid.exists():
         try:
             pid = int(munge_pid.read_text().strip())
-            if _alive(pid):
+            if alive(pid):
                 pids["munged (pid file)"] = pid
         except ValueError:
             pass
@@ -520,10 +506,10 @@ def down(_args: argparse.Namespace) -> int:  # noqa: PLR0912 - every kind of lef
         except ProcessLookupError:
             continue
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_alive(p) for p in pids.values()):
+    while time.monotonic() < deadline and any(alive(p) for p in pids.values()):
         time.sleep(0.1)
     for name, pid in pids.items():
-        if _alive(pid):
+        if alive(pid):
             print(f"slurmlab: {name} (pid {pid}) ignored SIGTERM; killing it")
             os.kill(pid, signal.SIGKILL)
     # reap children of this process, if any
@@ -555,7 +541,7 @@ def status(_args: argparse.Namespace) -> int:
         print("stopped")
         return 3
     for name, pid in state.get("pids", {}).items():
-        print(f"{name}: pid {pid} {'running' if _alive(pid) else 'DEAD'}")
+        print(f"{name}: pid {pid} {'running' if alive(pid) else 'DEAD'}")
     for node, node_state in sinfo_states().items():
         print(f"node {node}: {node_state}")
     return 0 if all_alive(state) else 3
