@@ -1,11 +1,24 @@
-"""What every benchmark does around its measurement: options, a scratch folder, the report, the exit status."""
+"""What every benchmark does around its measurement: options, a scratch folder, the report, the exit status,
+and the collection's module_utils files it measures."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import tempfile
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULE_UTILS = ROOT / "plugins" / "module_utils"
+
+
+def module_util(name):
+    """A pure-Python file of plugins/module_utils (``_autogrow``), loaded on its own without Ansible."""
+    spec = importlib.util.spec_from_file_location(f"hpcops_{name}", MODULE_UTILS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class BenchmarkError(RuntimeError):

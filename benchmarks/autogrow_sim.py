@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import heapq
-import importlib.util
 import json
 import math
 import random
@@ -44,22 +43,16 @@ import sys
 import time
 from pathlib import Path
 
+import _swf as swf  # benchmarks/ is the script's own directory
+from _report import module_util
+
 ROOT = Path(__file__).resolve().parent.parent
-UTILS = ROOT / "plugins" / "module_utils"
 BILLING_MIN_S = 60.0
 ESTIMATE_SEED = 256
 BACKFILL_DEPTH = 500  # queued jobs a backfill pass looks at (Slurm's bf_max_job_test default)
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"hpcops_{name}", UTILS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-autogrow = _load("_autogrow")
-swf = _load("_swf")
+autogrow = module_util("_autogrow")
 
 
 class Result:
@@ -90,7 +83,7 @@ class Result:
 def simulate(jobs, policy, max_nodes, boot_s, warm_boot_s, *, record=True, estimate_factor=1.0):  # noqa: PLR0912, PLR0915 - one event loop
     """Play ``jobs`` (list of (submit, runtime, nodes)) under ``policy``; return a :class:`Result`."""
     started = time.perf_counter()
-    config = autogrow.preset(policy, max_nodes, cold_boot_s=boot_s, warm_boot_s=warm_boot_s)
+    config = autogrow.preset(policy, max_nodes, cold_boot_time=boot_s, warm_boot_time=warm_boot_s)
     Node = autogrow.Node
     jobs = [job for job in jobs if job[2] <= max_nodes]
     jobs.sort(key=lambda job: job[0])
@@ -120,7 +113,7 @@ def simulate(jobs, policy, max_nodes, boot_s, warm_boot_s, *, record=True, estim
     slowdowns = [0.0] * n_jobs
     timeline = []
     decisions = [0]
-    interval = config.check_interval_s
+    interval = config.interval
     decide_at = [None]
 
     outstanding = [0]  # finish and ready events not yet played
@@ -228,7 +221,7 @@ def simulate(jobs, policy, max_nodes, boot_s, warm_boot_s, *, record=True, estim
         if run_decision:
             live = [index for index in queue[queue_head[0]:] if index is not None]
             plan = None
-            if config.use_forecast:
+            if config.forecast:
                 plan = autogrow.forecast(now, ((jobs[index][2], estimates[index]) for index in live),
                                          running.values(), max_nodes, BACKFILL_DEPTH)
             summary = autogrow.QueueSummary(pending_nodes[0], len(live), forecast=plan)

@@ -12,26 +12,18 @@ quarter idle for various times, a tenth starting, the rest stopped in the warm p
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import random
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _report import module_util  # benchmarks/ is the script's own directory
+
 TARGET_S = 1.0
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"hpcops_{name}", ROOT / "plugins" / "module_utils" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def inputs(n_jobs, n_nodes, seed=7):
-    autogrow = _load("_autogrow")
+    autogrow = module_util("_autogrow")
     rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
     now = 1_000_000.0
     jobs = [{"id": str(i), "nodes": rng.choice((1, 1, 1, 2, 4, 8)), "cores": rng.choice((0, 2, 4)),

@@ -4,9 +4,10 @@
 
 """The autogrow policy: how many compute nodes to start or stop (private: not a public API).
 
-Pure Python, no I/O, deterministic: the same inputs always give the same decision. The module
-``hpc_autogrow`` (one reconcile step), the long-running service (roles/autogrow_service) and the
-simulator (benchmarks/autogrow_sim.py) all call :func:`decide`.
+Pure Python, no I/O, deterministic: the same inputs always give the same decision. The actuator
+(``_fleet.py``: observe the instances, decide, act), which the module ``hpc_autogrow`` and the
+long-running service (roles/autogrow_service) both call, and the simulator
+(benchmarks/autogrow_sim.py) call :func:`decide`.
 
 Inputs
   * the queue, summarised by :func:`summarize_queue` from the pending jobs (nodes or cores each);
@@ -14,15 +15,16 @@ Inputs
     ``idle`` (running, no work, since ``since``), ``starting`` (started, not yet serving),
     ``stopped`` (a stopped warm-pool instance that can be started);
   * a :class:`Config`: min/max nodes, warm and cold boot times, idle timeout, per-second billing
-    with a minimum per start, the optional end-of-billing-hour rule.
+    with a minimum per start, the optional end-of-billing-hour rule (names and defaults:
+    :data:`DEFAULTS`, the same as the module's options and the roles' variables).
 
 Rules (in this order)
   0. The demand: with the queue's :class:`Forecast` (the scheduler's plan over ``max_nodes``
      from running jobs' expected ends and pending jobs' time limits), the nodes of the jobs that
-     can start now, plus - from one boot and one poll before it (``lead_s``) - the nodes the first
+     can start now, plus - from one boot and one poll before it (``lead_time``) - the nodes the first
      blocked job's reservation still lacks. Nodes held idle for a wide job that cannot start for
      a long while are stopped and come back just in time. Without a forecast (HPC Pack's
-     grow-decision, ``use_forecast=False``), every pending node is demand now.
+     grow-decision, ``forecast=False``), every pending node is demand now.
   1. Scale out by the queue's unmet demand at once: demand minus idle and starting nodes,
      capped by ``max_nodes`` in service, raised to ``min_nodes``. Stopped warm-pool nodes are
      started first (about a minute), the rest is launched fresh (cold boot).
@@ -32,7 +34,7 @@ Rules (in this order)
      minimum (the ski-rental break-even: keeping an idle node longer costs more than restarting
      it). A node that has run less than the billing minimum since its start is not stopped (that
      time is paid anyway). With ``end_of_hour`` (the seed's rule, for hourly billing) a node is
-     stopped only in the last ``hour_window_s`` of a billed hour.
+     stopped only in the last ``hour_window`` of a billed hour.
   3. ``recheck_at`` says when the next stop can become due or the reservation's nodes must be
      started, so an event-driven caller knows when to ask again.
 
@@ -127,24 +129,62 @@ class Forecast(object):
         return data
 
 
-class Config(object):
-    """The policy's settings; see the module docstring."""
+# One name for each setting: the Config field, the hpc_autogrow option, the service's settings key and
+# the role variables' suffix (autogrow_service_<name>, fleet_autogrow_<name>). Durations in seconds.
+DEFAULTS = {
+    "min_nodes": 0,
+    "max_nodes": 16,
+    "cores_per_node": 1,
+    "warm_boot_time": 60,
+    "cold_boot_time": 600,
+    "idle_timeout": None,
+    "billing_minimum": 60,
+    "end_of_hour": False,
+    "hour_window": 300,
+    "interval": 0,
+    "forecast": True,
+    "use_warm_pool": True,
+}
+DURATIONS = ("warm_boot_time", "cold_boot_time", "idle_timeout", "billing_minimum", "hour_window", "interval")
 
-    def __init__(self, *, min_nodes=0, max_nodes=16, warm_boot_s=60.0, cold_boot_s=300.0, idle_timeout_s=None,
-                 billing_min_s=60.0, end_of_hour=False, hour_window_s=300.0, use_warm_pool=True,
-                 check_interval_s=0.0, cores_per_node=1, use_forecast=True):
-        self.min_nodes = int(min_nodes)
-        self.max_nodes = int(max_nodes)
-        self.warm_boot_s = float(warm_boot_s)
-        self.cold_boot_s = float(cold_boot_s)
-        self.idle_timeout_s = None if idle_timeout_s is None else float(idle_timeout_s)
-        self.billing_min_s = float(billing_min_s)
-        self.end_of_hour = bool(end_of_hour)
-        self.hour_window_s = float(hour_window_s)
-        self.use_warm_pool = bool(use_warm_pool)
-        self.check_interval_s = float(check_interval_s)
-        self.cores_per_node = int(cores_per_node)
-        self.use_forecast = bool(use_forecast)
+
+def _seconds(name, value):
+    """A duration in seconds (an int when whole); the error names the setting."""
+    if isinstance(value, bool):
+        raise PolicyError("%s must be a number of seconds, got %r" % (name, value))
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise PolicyError("%s must be a number of seconds, got %r" % (name, value)) from None
+    if number < 0:
+        raise PolicyError("%s must be 0 or more, got %r" % (name, value))
+    return int(number) if number.is_integer() else number
+
+
+def _count(name, value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise PolicyError("%s must be a whole number, got %r" % (name, value)) from None
+
+
+class Config(object):
+    """The policy's settings (see the module docstring and :data:`DEFAULTS`); errors name the setting."""
+
+    def __init__(self, **settings):
+        unknown = sorted(set(settings) - set(DEFAULTS))
+        if unknown:
+            raise PolicyError("unknown setting %s; the settings are %s" % (", ".join(unknown), ", ".join(DEFAULTS)))
+        values = dict(DEFAULTS, **settings)
+        self.min_nodes = _count("min_nodes", values["min_nodes"])
+        self.max_nodes = _count("max_nodes", values["max_nodes"])
+        self.cores_per_node = _count("cores_per_node", values["cores_per_node"])
+        for name in DURATIONS:
+            value = values[name]
+            setattr(self, name, None if value is None and name == "idle_timeout" else _seconds(name, value))
+        self.end_of_hour = bool(values["end_of_hour"])
+        self.forecast = bool(values["forecast"])
+        self.use_warm_pool = bool(values["use_warm_pool"])
         self.validate()
 
     def validate(self):
@@ -153,36 +193,31 @@ class Config(object):
         if self.max_nodes < 1 or self.max_nodes < self.min_nodes:
             raise PolicyError("max_nodes must be at least 1 and at least min_nodes (%d), got %d"
                               % (self.min_nodes, self.max_nodes))
-        for name in ("warm_boot_s", "cold_boot_s", "billing_min_s", "hour_window_s", "check_interval_s"):
-            if getattr(self, name) < 0:
-                raise PolicyError("%s must be 0 or more, got %r" % (name, getattr(self, name)))
-        if self.idle_timeout_s is not None and self.idle_timeout_s < 0:
-            raise PolicyError("idle_timeout_s must be 0 or more, got %r" % self.idle_timeout_s)
         if self.cores_per_node < 1:
             raise PolicyError("cores_per_node must be at least 1, got %d" % self.cores_per_node)
-        if self.end_of_hour and not 0 < self.hour_window_s <= HOUR:
-            raise PolicyError("hour_window_s must be within (0, 3600] with end_of_hour, got %r" % self.hour_window_s)
+        if self.end_of_hour and not 0 < self.hour_window <= HOUR:
+            raise PolicyError("hour_window must be within (0, 3600] with end_of_hour, got %r" % self.hour_window)
 
     @property
-    def idle_window_s(self):
+    def idle_window(self):
         """The idle time after which a node is stopped (derived from the restart cost by default)."""
-        if self.idle_timeout_s is not None:
-            return self.idle_timeout_s
-        return max(self.restart_s, self.billing_min_s)
+        if self.idle_timeout is not None:
+            return self.idle_timeout
+        return max(self.restart_time, self.billing_minimum)
 
     @property
-    def restart_s(self):
+    def restart_time(self):
         """How long bringing a node back takes: a warm-pool start, else a fresh launch."""
-        return self.warm_boot_s if self.use_warm_pool else self.cold_boot_s
+        return self.warm_boot_time if self.use_warm_pool else self.cold_boot_time
 
     @property
-    def lead_s(self):
+    def lead_time(self):
         """How long before a reserved start the nodes for it are started: a boot and one poll."""
-        return self.restart_s + self.check_interval_s
+        return self.restart_time + self.interval
 
     def as_dict(self):
         data = dict(vars(self))
-        data["idle_window_s"] = self.idle_window_s
+        data["idle_window"] = self.idle_window
         return data
 
 
@@ -315,26 +350,26 @@ def _stop_due(node, now, config, window):
     since = node.since if node.since is not None else now
     due = since + window
     billed = node.billed_since if node.billed_since is not None else since
-    due = max(due, billed + config.billing_min_s)
+    due = max(due, billed + config.billing_minimum)
     if config.end_of_hour:
-        # stop only within the last hour_window_s of a billed hour
+        # stop only within the last hour_window of a billed hour
         elapsed = due - billed
         into_hour = elapsed % HOUR
-        if into_hour < HOUR - config.hour_window_s:
-            due += (HOUR - config.hour_window_s) - into_hour
+        if into_hour < HOUR - config.hour_window:
+            due += (HOUR - config.hour_window) - into_hour
     return due
 
 
 def _demand(now, queue, config):
     """Nodes wanted now (rule 0) and when a reservation's nodes must be started (``None``: not later)."""
-    plan = queue.forecast if config.use_forecast else None
+    plan = queue.forecast if config.forecast else None
     if plan is None:
         return queue.pending_nodes, None
     # only what can start now; a reservation's nodes come back one boot (and a poll) before it
     demand = plan.now_nodes
     if not plan.reserve_nodes or plan.reserve_at is None or plan.reserve_at == INF:
         return demand, None
-    due = plan.reserve_at - config.lead_s
+    due = plan.reserve_at - config.lead_time
     if due > now:
         return demand, due
     return demand + max(0, plan.reserve_nodes - plan.freeing_nodes), None
@@ -382,7 +417,7 @@ def decide(now, queue, nodes, config):  # noqa: PLR0912 - the rules, in order
         spare = len(idle) - min(len(idle), demand)
         spare = min(spare, in_service - config.min_nodes)
         if spare > 0:
-            window = config.idle_window_s
+            window = config.idle_window
             candidates = sorted(((_stop_due(node, now, config, window), str(node.node_id), node) for node in idle),
                                 key=lambda item: (item[0], item[1]))
             for due, _unused, node in candidates[:spare]:
@@ -401,7 +436,8 @@ def decide(now, queue, nodes, config):  # noqa: PLR0912 - the rules, in order
 POLICIES = ("autogrow", "static", "idle-timeout-600", "hpcpack-autogrowshrink", "end-of-hour")
 
 
-def preset(name, max_nodes, *, cold_boot_s=300.0, warm_boot_s=60.0, min_nodes=0, check_interval_s=None):
+def preset(name, max_nodes, *, cold_boot_time=DEFAULTS["cold_boot_time"], warm_boot_time=DEFAULTS["warm_boot_time"],
+           min_nodes=0, interval=None):
     """The :class:`Config` of a named policy; the baselines are faithful to what they stand for.
 
     * ``autogrow``: this policy (warm pool, idle window from the restart cost, polls every 30 s).
@@ -413,24 +449,21 @@ def preset(name, max_nodes, *, cold_boot_s=300.0, warm_boot_s=60.0, min_nodes=0,
     * ``end-of-hour``: the seed's rule - warm pool, stop idle nodes only in the last 5 minutes of a
       billed hour.
     """
+    common = {"min_nodes": min_nodes, "max_nodes": max_nodes, "warm_boot_time": warm_boot_time,
+              "cold_boot_time": cold_boot_time}
     if name == "autogrow":
-        return Config(min_nodes=min_nodes, max_nodes=max_nodes, warm_boot_s=warm_boot_s, cold_boot_s=cold_boot_s,
-                      use_warm_pool=True, check_interval_s=30.0 if check_interval_s is None else check_interval_s)
+        return Config(**common, use_warm_pool=True, interval=30 if interval is None else interval)
     if name == "static":
-        return Config(min_nodes=max_nodes, max_nodes=max_nodes, warm_boot_s=warm_boot_s, cold_boot_s=cold_boot_s,
-                      use_warm_pool=False, idle_timeout_s=float("inf"), use_forecast=False)
+        common["min_nodes"] = max_nodes
+        return Config(**common, use_warm_pool=False, idle_timeout=float("inf"), forecast=False)
     if name == "idle-timeout-600":
-        return Config(min_nodes=min_nodes, max_nodes=max_nodes, warm_boot_s=warm_boot_s, cold_boot_s=cold_boot_s,
-                      use_warm_pool=False, idle_timeout_s=600.0, billing_min_s=0.0, check_interval_s=0.0,
-                      use_forecast=False)
+        return Config(**common, use_warm_pool=False, idle_timeout=600, billing_minimum=0, interval=0, forecast=False)
     if name == "hpcpack-autogrowshrink":
-        return Config(min_nodes=min_nodes, max_nodes=max_nodes, warm_boot_s=warm_boot_s, cold_boot_s=cold_boot_s,
-                      use_warm_pool=False, idle_timeout_s=900.0, billing_min_s=0.0, check_interval_s=300.0,
-                      use_forecast=False)
+        return Config(**common, use_warm_pool=False, idle_timeout=900, billing_minimum=0, interval=300,
+                      forecast=False)
     if name == "end-of-hour":
-        return Config(min_nodes=min_nodes, max_nodes=max_nodes, warm_boot_s=warm_boot_s, cold_boot_s=cold_boot_s,
-                      use_warm_pool=True, idle_timeout_s=0.0, end_of_hour=True, hour_window_s=300.0,
-                      check_interval_s=60.0 if check_interval_s is None else check_interval_s, use_forecast=False)
+        return Config(**common, use_warm_pool=True, idle_timeout=0, end_of_hour=True, hour_window=300,
+                      interval=60 if interval is None else interval, forecast=False)
     raise PolicyError("policy must be one of %s, got %r" % (", ".join(POLICIES), name))
 
 
@@ -453,69 +486,3 @@ def batches(ids, size=1000):
     """Split ``ids`` into lists of at most ``size`` (EC2 takes at most 1,000 instance ids per call)."""
     ids = list(ids)
     return [ids[index:index + size] for index in range(0, len(ids), size)]
-
-
-IDLE_TAG = "hpc:idle-since"
-_SCHED_BUSY = ("busy", "draining", "drained")
-_SCHED_ABSENT = (None, "unknown", "down")
-
-
-def _epoch(value, default):
-    if value is None:
-        return default
-    if hasattr(value, "timestamp"):
-        if getattr(value, "tzinfo", None) is None:
-            import datetime  # noqa: PLC0415 - only for naive datetimes
-
-            value = value.replace(tzinfo=datetime.timezone.utc)
-        return value.timestamp()
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def observe(instances, sched, now, cold_boot_s, name_tag="hpc:node-name"):
-    """Policy nodes from EC2 instances (DescribeInstances entries) and the scheduler's node states.
-
-    Returns ``(nodes, names, tag_idle, untag)``: the :class:`Node` list, instance id -> scheduler
-    name (tag ``name_tag``, else the short private DNS name), the instances whose idle time starts
-    now (to tag ``hpc:idle-since``) and those whose tag must go (busy again). A running instance the
-    scheduler does not know yet counts as starting until ``cold_boot_s`` after its launch, then as
-    idle. Shared by the module and the service.
-    """
-    nodes = []
-    names = {}
-    tag_idle = {}
-    untag = []
-    for instance in sorted(instances, key=lambda item: item["InstanceId"]):
-        instance_id = instance["InstanceId"]
-        tags = {tag["Key"]: tag["Value"] for tag in instance.get("Tags") or []}
-        name = tags.get(name_tag) or (instance.get("PrivateDnsName") or instance_id).split(".")[0]
-        names[instance_id] = name
-        ec2_state = (instance.get("State") or {}).get("Name")
-        launched = _epoch(instance.get("LaunchTime"), now)
-        if ec2_state in ("stopped", "stopping"):
-            nodes.append(Node(instance_id, STOPPED, warm=ec2_state == "stopped"))
-            continue
-        if ec2_state == "pending":
-            nodes.append(Node(instance_id, STARTING, billed_since=launched))
-            continue
-        view = sched.get(name)
-        state = view.get("state") if isinstance(view, dict) else view
-        if state in _SCHED_BUSY:
-            nodes.append(Node(instance_id, BUSY, billed_since=launched))
-            if IDLE_TAG in tags:
-                untag.append(instance_id)
-            continue
-        if state == "idle" or (state in _SCHED_ABSENT and now - launched >= cold_boot_s):
-            since = _epoch(view.get("idle_since"), None) if isinstance(view, dict) else None
-            if since is None:
-                since = _epoch(tags.get(IDLE_TAG), None)
-            if since is None:
-                since = now
-                tag_idle[instance_id] = "%d" % now
-            nodes.append(Node(instance_id, IDLE, since=max(since, launched), billed_since=launched))
-            continue
-        nodes.append(Node(instance_id, STARTING, billed_since=launched))
-    return nodes, names, tag_idle, untag

@@ -31,9 +31,8 @@ from __future__ import annotations
 
 import math
 
-STATE_TAG = "hpc:pool-state"
-RUN_TAG = "hpc:pool-run"
-SINCE_TAG = "hpc:pool-drain-since"
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._tags import POOL_RUN_TAG, POOL_SINCE_TAG, POOL_STATE_TAG
+
 DRAINING = "draining"
 REPLACING = "replacing"
 
@@ -68,7 +67,7 @@ class PoolNode(object):
 
     @property
     def pool_state(self):
-        return self.tags.get(STATE_TAG)
+        return self.tags.get(POOL_STATE_TAG)
 
 
 class Plan(object):
@@ -114,7 +113,7 @@ def required_serving(desired, min_healthy_percent):
 
 def _drain_since(node):
     try:
-        return float(node.tags.get(SINCE_TAG, ""))
+        return float(node.tags.get(POOL_SINCE_TAG, ""))
     except ValueError:
         return None
 
@@ -174,8 +173,8 @@ def plan(  # noqa: PLR0912 - one pass over the nodes
 
 def drain_tags(run_id, now):
     """Tags that mark a node as draining in run ``run_id``."""
-    return {STATE_TAG: DRAINING, RUN_TAG: run_id, SINCE_TAG: "%d" % now}
+    return {POOL_STATE_TAG: DRAINING, POOL_RUN_TAG: run_id, POOL_SINCE_TAG: "%d" % now}
 
 
 def replacing_tags(run_id):
-    return {STATE_TAG: REPLACING, RUN_TAG: run_id}
+    return {POOL_STATE_TAG: REPLACING, POOL_RUN_TAG: run_id}

@@ -22,8 +22,7 @@ client-certificate authentication, as Azure's CycleCloud HPC Pack autoscaler use
 node group), ``auto-scale/check-nodes-idle`` (POST a JSON list of node names, answers
 NodeName/TimeStamp entries for the idle ones), ``nodes`` (GET: Name, NodeState, NodeHealth),
 ``nodes/bringOnline``, ``nodes/takeOffline``, ``nodes/assignTemplate``, ``nodes/remove`` (POST
-JSON). The PowerShell fallback sends the same questions over the host connection through the
-collection's Windows runner (``hpcpack_powershell_*``).
+JSON).
 """
 
 from __future__ import annotations
@@ -206,10 +205,6 @@ def hpcpack_request(headnode, action, body=None):
     return method, "https://%s/HpcManager/api/%s" % (headnode, route), data, headers
 
 
-def hpcpack_assign_template_body(names, template="Default ComputeNode Template"):
-    return {"NodeNames": list(names), "TemplateName": template}
-
-
 def hpcpack_grow_decision(response):
     """Nodes to grow from ``auto-scale/grow-decision``: {"group": nodes} (overall under "")."""
     data = _load(response, "grow-decision response")
@@ -250,17 +245,3 @@ def hpcpack_nodes(response, idle=None):
         nodes[name] = {"state": mapped, "hpc_state": item.get("NodeState"), "health": item.get("NodeHealth"),
                        "idle_since": idle.get(name)}
     return nodes
-
-
-# PowerShell fallback: sent through the collection's Windows runner with parameters as JSON data.
-HPCPACK_POWERSHELL_QUERY = r"""
-param([string]$ParamsJson)
-$ErrorActionPreference = 'Stop'
-Add-PSSnapin Microsoft.HPC -ErrorAction SilentlyContinue
-$nodes = Get-HpcNode -GroupName ComputeNodes | ForEach-Object {
-  @{ Name = $_.NetBiosName; NodeState = "$($_.NodeState)"; NodeHealth = "$($_.NodeHealth)" } }
-$jobs = Get-HpcJob -State Queued -ErrorAction SilentlyContinue | ForEach-Object {
-  @{ id = "$($_.Id)"; cores = [int]$_.MinimumNumberOfCores; nodes = [int]$_.MinimumNumberOfNodes;
-     submit = [int][double]::Parse((Get-Date $_.SubmitTime -UFormat %s)) } }
-@{ nodes = @($nodes); jobs = @($jobs) } | ConvertTo-Json -Depth 4 -Compress
-"""

@@ -164,6 +164,11 @@ group_name:
   returned: always
   type: str
   sample: hpc-prod-computenode
+run_id:
+  description: The replacement run (the C(hpc:pool-run) tag of the nodes it marks); O(run_id) or C(to-<current AMI id>).
+  returned: always
+  type: str
+  sample: to-ami-0123456789abcdef0
 nodes:
   description: The pool's instances with their image, whether they serve, the scheduler state and pool state.
   returned: always
@@ -175,15 +180,17 @@ import time
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _pool, _sched
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _pool, _sched, _tags
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import (
-    AWS_ERRORS,
+    AWSCallError,
+    aws_call,
     client_from_module,
-    error_cause,
-    error_code,
+    paginate,
+    run_module,
 )
 
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
+BATCH = 1000  # EC2 takes at most 1,000 instance ids per call
 
 
 def tag_dict(tags):
@@ -194,21 +201,19 @@ class PoolManager:
     def __init__(self, module):
         self.module = module
         params = module.params
-        self.group_name = params["group_name"] or "hpc-%s-computenode" % params["cluster"]
+        self.group_name = params["group_name"] or _tags.compute_group_name(params["cluster"])
         self.asg = client_from_module(module, "autoscaling")
         self.ec2 = client_from_module(module, "ec2")
         self.changed = False
         self.diff = {"before": {}, "after": {}}
 
-    def fail(self, what, exc):
-        self.module.fail_json(msg="Failed to %s for Auto Scaling group %s: %s"
-                              % (what, self.group_name, error_cause(exc)))
+    def call(self, what, method, **kwargs):
+        """One AWS call; a failure raises AWSCallError naming the group."""
+        return aws_call("%s for Auto Scaling group %s" % (what, self.group_name), method, **kwargs)
 
     def group(self):
-        try:
-            groups = self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[self.group_name])
-        except AWS_ERRORS as exc:
-            self.fail("describe the group", exc)
+        groups = self.call("describe the group", self.asg.describe_auto_scaling_groups,
+                           AutoScalingGroupNames=[self.group_name])
         found = groups.get("AutoScalingGroups") or []
         if not found:
             self.module.fail_json(msg="Auto Scaling group %s not found (run the site playbook first)" % self.group_name)
@@ -220,45 +225,41 @@ class PoolManager:
         name = self.module.params["launch_template_name"] or spec.get("LaunchTemplateName")
         if not name:
             self.module.fail_json(msg="Auto Scaling group %s has no launch template" % self.group_name)
-        try:
-            versions = self.ec2.describe_launch_template_versions(LaunchTemplateName=name, Versions=["$Default"])
-        except AWS_ERRORS as exc:
-            self.fail("read the default version of launch template %s" % name, exc)
+        versions = self.call("read the default version of launch template %s" % name,
+                             self.ec2.describe_launch_template_versions, LaunchTemplateName=name,
+                             Versions=["$Default"])
         version = (versions.get("LaunchTemplateVersions") or [{}])[0]
         return name, spec, version
 
     def warm_pool(self):
-        try:
-            return self.asg.describe_warm_pool(AutoScalingGroupName=self.group_name)
-        except AWS_ERRORS as exc:
-            self.fail("describe the warm pool", exc)
-        return {}  # pragma: no cover
+        return self.call("describe the warm pool", self.asg.describe_warm_pool, AutoScalingGroupName=self.group_name)
 
     def instances(self, ids):
         found = {}
         ids = sorted(ids)
-        for start in range(0, len(ids), 1000):
-            try:
-                pages = self.ec2.get_paginator("describe_instances").paginate(InstanceIds=ids[start:start + 1000])
-                for page in pages:
-                    for reservation in page.get("Reservations", []):
-                        for instance in reservation.get("Instances", []):
-                            found[instance["InstanceId"]] = instance
-            except AWS_ERRORS as exc:
-                self.fail("describe the instances", exc)
+        for start in range(0, len(ids), BATCH):
+            reservations = paginate("describe the instances for Auto Scaling group %s" % self.group_name, self.ec2,
+                                    "describe_instances", "Reservations", InstanceIds=ids[start:start + BATCH])
+            for reservation in reservations:
+                for instance in reservation.get("Instances", []):
+                    found[instance["InstanceId"]] = instance
         return found
 
-    def nodes(self, group, warm):
-        lifecycle = {item["InstanceId"]: item.get("LifecycleState", "") for item in group.get("Instances", [])}
-        for item in warm.get("Instances", []) or []:
-            lifecycle.setdefault(item["InstanceId"], item.get("LifecycleState", "Warmed:Stopped"))
-        details = self.instances(lifecycle)
+    def scheduler_states(self):
         sched = dict(self.module.params["scheduler_nodes"] or {})
         if self.module.params["sinfo_json"]:
             try:
                 sched.update(_sched.slurm_nodes(self.module.params["sinfo_json"]))
             except _sched.SchedulerError as exc:
                 self.module.fail_json(msg="Cannot read the Slurm node states for %s: %s" % (self.group_name, exc))
+        return sched
+
+    def nodes(self, group, warm):
+        lifecycle = {item["InstanceId"]: item.get("LifecycleState", "") for item in group.get("Instances", [])}
+        for item in warm.get("Instances", []) or []:
+            lifecycle.setdefault(item["InstanceId"], item.get("LifecycleState", "Warmed:Stopped"))
+        details = self.instances(lifecycle)
+        sched = self.scheduler_states()
         name_tag = self.module.params["node_name_tag"]
         nodes = []
         for instance_id, state in sorted(lifecycle.items()):
@@ -309,27 +310,22 @@ class PoolManager:
         self.diff["before"][key] = before
         self.diff["after"][key] = after
 
-    def call(self, what, method, **kwargs):
-        try:
-            return method(**kwargs)
-        except AWS_ERRORS as exc:
-            self.fail(what, exc)
-        return None  # pragma: no cover
-
     def tag(self, ids, tags):
-        for start in range(0, len(ids), 1000):
-            self.call("tag %s" % ", ".join(ids[start:start + 1000]), self.ec2.create_tags,
-                      Resources=ids[start:start + 1000], Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())])
+        for start in range(0, len(ids), BATCH):
+            batch = ids[start:start + BATCH]
+            self.call("tag %s" % ", ".join(batch), self.ec2.create_tags, Resources=batch,
+                      Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())])
 
     def terminate(self, instance_id, in_group):
         if in_group:
             try:
-                self.asg.terminate_instance_in_auto_scaling_group(InstanceId=instance_id,
-                                                                  ShouldDecrementDesiredCapacity=False)
+                self.call("terminate %s" % instance_id, self.asg.terminate_instance_in_auto_scaling_group,
+                          InstanceId=instance_id, ShouldDecrementDesiredCapacity=False)
                 return
-            except AWS_ERRORS as exc:
-                if "not part of" not in str(exc) and error_code(exc) != "ValidationError":
-                    self.fail("terminate %s" % instance_id, exc)
+            except AWSCallError as exc:
+                # no longer in the group (a resumed run): terminate it in EC2
+                if "not part of" not in exc.message and exc.code != "ValidationError":
+                    raise
         self.call("terminate %s" % instance_id, self.ec2.terminate_instances, InstanceIds=[instance_id])
 
     def run(self):
@@ -386,7 +382,7 @@ class PoolManager:
         }
         if self.module._diff:
             result["diff"] = self.diff
-        self.module.exit_json(**result)
+        return result
 
 
 def main():
@@ -401,13 +397,13 @@ def main():
         drain_timeout=dict(type="int", default=3600),
         scheduler_nodes=dict(type="dict", default={}),
         sinfo_json=dict(type="str"),
-        node_name_tag=dict(type="str", default="hpc:node-name"),
+        node_name_tag=dict(type="str", default=_tags.NODE_NAME_TAG),
         run_id=dict(type="str"),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     if module.params["warm_pool_size"] is not None and module.params["warm_pool_size"] < 0:
         module.fail_json(msg="warm_pool_size must be 0 or more, got %d" % module.params["warm_pool_size"])
-    PoolManager(module).run()
+    run_module(module, PoolManager(module).run)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.lab
 
 TEMPLATES = {t["key"]: t for t in yaml.safe_load((ROOT / "roles/awx_config/defaults/main.yml").read_text())[
     "awx_config_job_templates"]}
-CLUSTER_VARIABLES = {"hpc_cluster_name", "pool_cluster", "autogrow_cluster"}
+CLUSTER_VARIABLES = {"hpc_cluster_name", "fleet_pool_cluster", "fleet_autogrow_cluster"}
 
 
 @pytest.fixture(scope="module")
@@ -135,14 +135,16 @@ def test_bake(awx_lab, ansible_env):
 def test_pool(awx_lab, ansible_env):
     # no scheduler in this lab run; launch-time: no pause between rounds
     runner, stdout = run_job(
-        "pool", awx_lab, ansible_env, pool_scheduler="none", pool_poll_s=0, pool_min_healthy_percent=50
+        "pool", awx_lab, ansible_env, fleet_pool_scheduler="none", fleet_pool_interval=0,
+        fleet_pool_min_healthy_percent=50,
     )
     check_artifacts("pool", runner)
     assert re.search(r"\d+ outdated", stdout)
 
 
 def test_autogrow(awx_lab, ansible_env):
-    runner, stdout = run_job("autogrow", awx_lab, ansible_env, autogrow_scheduler="none", autogrow_interval_s=0)
+    runner, stdout = run_job("autogrow", awx_lab, ansible_env, fleet_autogrow_scheduler="none",
+                             fleet_autogrow_interval=0)
     check_artifacts("autogrow", runner)
     assert "demand" in stdout
 

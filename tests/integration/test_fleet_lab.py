@@ -159,7 +159,7 @@ def test_autogrow_starts_runs_and_stops(run_playbook, aws):
     time.sleep(1)
     assert all(job_state(job) == "PENDING" for job in jobs)
 
-    step_vars = {"autogrow_cluster": cluster, "autogrow_max_nodes": 2, "autogrow_interval_s": 0}
+    step_vars = {"fleet_autogrow_cluster": cluster, "fleet_autogrow_max_nodes": 2, "fleet_autogrow_interval": 0}
     check = run_playbook("-i", str(SLURM_INVENTORY), "playbooks/autogrow.yml", "--check", "-e", base_vars(**step_vars))
     assert check.returncode == 0, check.stdout
     assert "demand 2 nodes" in check.stdout
@@ -176,10 +176,10 @@ def test_autogrow_starts_runs_and_stops(run_playbook, aws):
     # idle now: a short idle window (test setting) and no billing minimum so the test is quick
     shrink_vars = {
         **step_vars,
-        "autogrow_idle_timeout": 2,
-        "autogrow_billing_min_s": 0,
-        "autogrow_steps": 3,
-        "autogrow_interval_s": 3,
+        "fleet_autogrow_idle_timeout": 2,
+        "fleet_autogrow_billing_minimum": 0,
+        "fleet_autogrow_steps": 3,
+        "fleet_autogrow_interval": 3,
     }
     shrink = run_playbook("-i", str(SLURM_INVENTORY), "playbooks/autogrow.yml", "-e", base_vars(**shrink_vars))
     assert shrink.returncode == 0, shrink.stdout
@@ -211,11 +211,11 @@ def test_autogrow_stops_a_node_held_for_a_wide_job_until_a_running_job_ends(run_
     time.sleep(1)
     assert job_state(wide_job) == "PENDING"
 
-    step_vars = {"autogrow_cluster": cluster, "autogrow_max_nodes": 2, "autogrow_idle_timeout": 2,
-                 "autogrow_billing_min_s": 0, "autogrow_steps": 3, "autogrow_interval_s": 3}
+    step_vars = {"fleet_autogrow_cluster": cluster, "fleet_autogrow_max_nodes": 2, "fleet_autogrow_idle_timeout": 2,
+                 "fleet_autogrow_billing_minimum": 0, "fleet_autogrow_steps": 3, "fleet_autogrow_interval": 3}
     # without the forecast the pending 2-node job holds the idle node for the whole 10 minutes
     held = run_playbook("-i", str(SLURM_INVENTORY), "playbooks/autogrow.yml", "-e",
-                        base_vars(**step_vars, autogrow_forecast=False))
+                        base_vars(**step_vars, fleet_autogrow_forecast=False))
     assert held.returncode == 0, held.stdout
     assert "demand 2 nodes" in held.stdout
     assert {i["State"]["Name"] for i in cluster_instances(ec2, cluster)} == {"running"}
@@ -267,9 +267,9 @@ def test_autogrow_service_installed_by_the_role_runs_a_step(run_playbook, aws, l
     folder = install_service(run_playbook, tmp_path, lab_env, cluster)
     settings = json.loads((folder / "config.json").read_text())
     policy = settings["policy"]
-    assert (policy["max_nodes"], policy["use_forecast"], policy["end_of_hour"]) == (2, True, False)
+    assert (policy["max_nodes"], policy["forecast"], policy["end_of_hour"]) == (2, True, False)
     assert sorted(p.name for p in folder.glob("*.py")) == [
-        "_autogrow.py", "_aws.py", "_sched.py", "hpc_autogrow_service.py"]
+        "_autogrow.py", "_aws.py", "_fleet.py", "_sched.py", "_tags.py", "hpc_autogrow_service.py"]
     env = {**SLURM_ENV, **lab_env}
     once = [sys.executable, str(folder / "hpc_autogrow_service.py"), "--config", str(folder / "config.json"), "--once"]
     step = subprocess.run(once, env=env, capture_output=True, text=True, check=False, timeout=120)
@@ -283,7 +283,7 @@ def test_autogrow_service_installed_by_the_role_runs_a_step(run_playbook, aws, l
 
     # idle: with no idle window and no billing minimum (test settings) the next step stops both
     install_service(run_playbook, tmp_path, lab_env, cluster, autogrow_service_idle_timeout=0,
-                    autogrow_service_billing_min_s=0)
+                    autogrow_service_billing_minimum=0)
     step = subprocess.run(once, env=env, capture_output=True, text=True, check=False, timeout=120)
     assert step.returncode == 0, step.stdout + step.stderr
     assert {i["State"]["Name"] for i in cluster_instances(ec2, cluster)} == {"stopped"}
@@ -332,12 +332,12 @@ def test_rolling_replacement_drains_a_busy_node_and_the_job_completes(run_playbo
     assert job_state(job) == "RUNNING"
 
     pool_vars = {
-        "pool_cluster": cluster,
-        "pool_batch_size": 1,
-        "pool_min_healthy_percent": 50,
-        "pool_poll_s": 3,
-        "pool_max_rounds": 40,
-        "pool_drain_timeout": 600,
+        "fleet_pool_cluster": cluster,
+        "fleet_pool_batch_size": 1,
+        "fleet_pool_min_healthy_percent": 50,
+        "fleet_pool_interval": 3,
+        "fleet_pool_max_rounds": 40,
+        "fleet_pool_drain_timeout": 600,
     }
     result = run_playbook("-i", str(SLURM_INVENTORY), "playbooks/pool.yml", "-e", base_vars(**pool_vars))
     assert result.returncode == 0, result.stdout[-4000:]

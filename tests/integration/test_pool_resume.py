@@ -1,8 +1,8 @@
 """The pool manager (playbooks/pool.yml, hpc_pool) against the embedded endpoint: plan in check mode,
-a rolling replacement killed after its second round (test hook pool_fail_after_batches), the rerun
+a rolling replacement killed after its second round (test hook fleet_pool_fail_after_batches), the rerun
 that finishes it, and a third run that changes nothing. No orphaned or duplicate instances.
 
-No scheduler here (pool_scheduler=none): every node counts as unknown to the scheduler, so a draining
+No scheduler here (fleet_pool_scheduler=none): every node counts as unknown to the scheduler, so a draining
 node is replaced at the next round. tests/integration/test_fleet_lab.py drains in a real Slurm.
 """
 
@@ -87,13 +87,13 @@ def inventory(tmp_path_factory):
 def play(run_playbook, pool, inventory, *extra):
     extra_vars = {
         "hpc_aws_region": "us-east-1",
-        "pool_cluster": pool["cluster"],
-        "pool_scheduler": "none",
-        "pool_poll_s": 0,
-        "pool_batch_size": 1,
+        "fleet_pool_cluster": pool["cluster"],
+        "fleet_pool_scheduler": "none",
+        "fleet_pool_interval": 0,
+        "fleet_pool_batch_size": 1,
         "ansible_python_interpreter": sys.executable,
-        "pool_min_healthy_percent": 75,
-        "pool_max_rounds": 30,
+        "fleet_pool_min_healthy_percent": 75,
+        "fleet_pool_max_rounds": 30,
     }
     return run_playbook("-i", inventory, "playbooks/pool.yml", "-e", json.dumps(extra_vars), *extra, timeout=600)
 
@@ -112,7 +112,7 @@ def test_check_mode_prints_the_plan_and_changes_nothing(run_playbook, pool, inve
 
 def test_killed_halfway_then_resumed(run_playbook, pool, inventory):
     ec2, cluster = pool["ec2"], pool["cluster"]
-    killed = play(run_playbook, pool, inventory, "-e", "pool_fail_after_batches=2")
+    killed = play(run_playbook, pool, inventory, "-e", "fleet_pool_fail_after_batches=2")
     assert killed.returncode != 0
     assert "test hook: stopping after 2 rounds" in killed.stdout, killed.stdout[-3000:]
     halfway = cluster_instances(ec2, cluster)

@@ -1,11 +1,13 @@
 """hpc-autogrow: the autogrow policy as a long-running service (installed by the autogrow_service role).
 
-Every --interval seconds (or once with --once): read the scheduler's queue and nodes (Slurm: squeue
---json / sinfo --json on this host; HPC Pack: the head node's REST API with a client certificate),
-decide with the same policy code as the hpc_autogrow module (_autogrow.py, installed next to this
-file), and act through batched EC2 / Auto Scaling calls (at most 1,000 ids per call; throttling is
-retried by botocore's adaptive mode, set by _aws.py). Then resume the started nodes and drain the
-stopped ones in Slurm. Settings: a JSON file (--config), written by the role.
+Every ``interval`` seconds of the settings (or once with --once): read the scheduler's queue and nodes
+(Slurm: squeue --json / sinfo --json on this host; HPC Pack: the head node's REST API with a client
+certificate), then one step of the autogrow actuator - the same code as the hpc_autogrow module
+(_fleet.py with _autogrow.py, _aws.py and _tags.py, installed next to this file): observe the compute
+instances, decide, act through batched EC2 / Auto Scaling calls (at most 1,000 ids per call;
+throttling is retried by botocore's adaptive mode, set by _aws.py). Then resume the started nodes and
+drain the stopped ones in Slurm. Settings: a JSON file (--config), written by the role; its
+``policy`` keys are the hpc_autogrow module's option names.
 """
 # ruff: noqa: S603, S607 - runs the scheduler's own commands (squeue, sinfo, scontrol) from PATH, argv lists only
 
@@ -27,6 +29,7 @@ LOG = logging.getLogger("hpc-autogrow")
 
 
 def _load(name):
+    """A module_utils file installed next to this one, importable by its name (as ``_fleet.py`` imports it)."""
     spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -34,9 +37,13 @@ def _load(name):
     return module
 
 
+# in import order: _fleet.py imports the other three side by side
+tags = _load("_tags")
+aws = _load("_aws")
 autogrow = _load("_autogrow")
 sched = _load("_sched")
-aws = _load("_aws")
+fleet = _load("_fleet")
+DEFAULT_INTERVAL = 30
 
 
 def hpcpack_call(headnode, action, body=None, *, cert_file=None, key_file=None, ca_file=None, timeout=30):
@@ -70,64 +77,46 @@ def read_scheduler(settings):
     return jobs, None, nodes  # grow-decision is the HPC Pack scheduler's own plan: no forecast
 
 
-def instances(ec2, cluster):
-    found = []
-    filters = [{"Name": "tag:hpc:cluster", "Values": [cluster]}, {"Name": "tag:hpc:role", "Values": ["computenode"]},
-               {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]
-    for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
-        for reservation in page.get("Reservations", []):
-            found.extend(reservation.get("Instances", []))
-    return found
-
-
-def act(settings, ec2, asg, decision, in_service):
-    cluster = settings["cluster"]
-    name = f"hpc-{cluster}-computenode"
-    if settings.get("pool_mode", "tagged") == "warm_pool":
-        grow = len(decision.start) + decision.launch
-        if grow:
-            asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=in_service + grow, HonorCooldown=False)
-        for instance_id in decision.stop:
-            asg.terminate_instance_in_auto_scaling_group(InstanceId=instance_id, ShouldDecrementDesiredCapacity=True)
-        return
-    for batch in autogrow.batches(decision.start, 1000):
-        ec2.start_instances(InstanceIds=batch)
-        ec2.delete_tags(Resources=batch, Tags=[{"Key": autogrow.IDLE_TAG}])
-    for batch in autogrow.batches(decision.stop, 1000):
-        ec2.stop_instances(InstanceIds=batch)
-        ec2.delete_tags(Resources=batch, Tags=[{"Key": autogrow.IDLE_TAG}])
-    if decision.launch:
-        ec2.run_instances(MinCount=decision.launch, MaxCount=decision.launch,
-                          LaunchTemplate={"LaunchTemplateName": name, "Version": "$Default"},
-                          TagSpecifications=[{"ResourceType": "instance", "Tags": [
-                              {"Key": "hpc:cluster", "Value": cluster}, {"Key": "hpc:role", "Value": "computenode"}]}])
-
-
 def step(settings, config, ec2, asg, dry_run=False):
-    now = time.time()
+    """One reconcile step: the scheduler, the actuator, then resume/drain in Slurm; returns the decision."""
     jobs, running, nodes_view = read_scheduler(settings)
-    queue = autogrow.summarize_queue(jobs, config.max_nodes, config.cores_per_node, now=now,
-                                     running=running if config.use_forecast else None)
-    nodes, names, tag_idle, untag = autogrow.observe(instances(ec2, settings["cluster"]), nodes_view, now,
-                                                     config.cold_boot_s, settings.get("node_name_tag", "hpc:node-name"))
-    decision = autogrow.decide(now, queue, nodes, config)
+    done = fleet.step(ec2, asg, settings["cluster"], config, jobs=jobs, running=running, scheduler_nodes=nodes_view,
+                      pool_mode=settings.get("pool_mode", "tagged"),
+                      node_name_tag=settings.get("node_name_tag") or tags.NODE_NAME_TAG, apply=not dry_run)
+    decision = done.decision
     LOG.info("demand %d, in service %d: start %s, launch %d, stop %s", decision.demand, decision.in_service,
-             [names[i] for i in decision.start], decision.launch, [names[i] for i in decision.stop])
+             done.started_nodes, decision.launch, done.stopped_nodes)
     if dry_run:
         return decision
-    for value in sorted(set(tag_idle.values())):
-        ids = sorted(i for i, v in tag_idle.items() if v == value and i not in decision.stop)
-        for batch in autogrow.batches(ids, 1000):
-            ec2.create_tags(Resources=batch, Tags=[{"Key": autogrow.IDLE_TAG, "Value": value}])
-    for batch in autogrow.batches(untag, 1000):
-        ec2.delete_tags(Resources=batch, Tags=[{"Key": autogrow.IDLE_TAG}])
-    act(settings, ec2, asg, decision, decision.in_service)
     if settings.get("scheduler", "slurm") == "slurm":
-        for instance_id in decision.start:
-            subprocess.run(sched.slurm_resume_argv(names[instance_id]), check=False)
-        for instance_id in decision.stop:
-            subprocess.run(sched.slurm_drain_argv(names[instance_id], "hpc autogrow stopped the instance"), check=False)
+        for name in done.started_nodes:
+            subprocess.run(sched.slurm_resume_argv(name), check=False)
+        for name in done.stopped_nodes:
+            subprocess.run(sched.slurm_drain_argv(name, "hpc autogrow stopped the instance"), check=False)
     return decision
+
+
+def run(settings, config, ec2, asg, *, once=False, dry_run=False, sleep=time.sleep):
+    """Reconcile every ``config.interval`` seconds (or once); a failed step is logged and retried next time."""
+    interval = config.interval or DEFAULT_INTERVAL
+    while True:
+        try:
+            step(settings, config, ec2, asg, dry_run=dry_run)
+        except fleet.AWSCallError as exc:
+            LOG.error("reconcile step failed: %s", exc)
+            if once:
+                return 1
+        except (subprocess.CalledProcessError, OSError, ValueError, sched.SchedulerError) as exc:
+            LOG.error("reconcile step failed: %s", exc)
+            if once:
+                return 1
+        except Exception as exc:  # a service logs any other error and tries again next time
+            LOG.exception("reconcile step failed: %s", exc)
+            if once:
+                return 1
+        if once:
+            return 0
+        sleep(interval)
 
 
 def main(argv=None):
@@ -138,26 +127,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = json.loads(Path(args.config).read_text())
-    policy = settings.get("policy", {})
-    config = autogrow.Config(**policy)
+    try:
+        config = autogrow.Config(**settings.get("policy", {}))
+    except autogrow.PolicyError as exc:
+        LOG.error("invalid policy in %s: %s", args.config, exc)
+        return 2
     client_args = {"region": settings.get("region"), "endpoint_url": settings.get("endpoint_url") or None}
     ec2 = aws.client("ec2", **client_args)
     asg = aws.client("autoscaling", **client_args)
-    interval = float(settings.get("interval_s", 30))
-    while True:
-        try:
-            step(settings, config, ec2, asg, dry_run=args.dry_run)
-        except (subprocess.CalledProcessError, OSError, ValueError, sched.SchedulerError) as exc:
-            LOG.error("reconcile step failed: %s", exc)
-            if args.once:
-                return 1
-        except Exception as exc:  # a service logs any AWS error and tries again next time
-            LOG.exception("reconcile step failed: %s", exc)
-            if args.once:
-                return 1
-        if args.once:
-            return 0
-        time.sleep(interval)
+    return run(settings, config, ec2, asg, once=args.once, dry_run=args.dry_run)
 
 
 if __name__ == "__main__":

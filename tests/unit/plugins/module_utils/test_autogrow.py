@@ -31,7 +31,7 @@ def starting(node_id):
     return ag.Node(node_id, ag.STARTING, billed_since=NOW - 10)
 
 
-CFG = ag.Config(min_nodes=0, max_nodes=4, warm_boot_s=60, cold_boot_s=600)
+CFG = ag.Config(min_nodes=0, max_nodes=4, warm_boot_time=60, cold_boot_time=600)
 
 
 @pytest.mark.parametrize(
@@ -73,7 +73,7 @@ def test_min_nodes_kept():
 
 
 def test_end_of_hour_rule_waits_for_the_end_of_the_billed_hour():
-    config = ag.Config(max_nodes=4, idle_timeout_s=0, end_of_hour=True, hour_window_s=300)
+    config = ag.Config(max_nodes=4, idle_timeout=0, end_of_hour=True, hour_window=300)
     early = ag.decide(NOW, q(), [idle("i1", 600, billed_s=1200)], config)
     assert early.stop == []
     assert early.recheck_at == NOW - 1200 + 3300
@@ -110,9 +110,9 @@ def test_config_errors_name_the_setting(field, value, message):
 
 def test_presets_and_unknown_policy():
     assert ag.preset("static", 8).min_nodes == 8
-    assert ag.preset("idle-timeout-600", 8).idle_window_s == 600
-    assert ag.preset("hpcpack-autogrowshrink", 8).check_interval_s == 300
-    assert ag.preset("autogrow", 8).idle_window_s == 60
+    assert ag.preset("idle-timeout-600", 8).idle_window == 600
+    assert ag.preset("hpcpack-autogrowshrink", 8).interval == 300
+    assert ag.preset("autogrow", 8).idle_window == 60
     with pytest.raises(ag.PolicyError, match="policy must be one of"):
         ag.preset("nope", 8)
 
@@ -189,7 +189,7 @@ def wide_job_waiting(reserve_in_s):
     return ag.QueueSummary(pending_nodes=4, pending_jobs=1, forecast=plan)
 
 
-FORECAST_CFG = ag.Config(max_nodes=4, warm_boot_s=60, cold_boot_s=600, check_interval_s=30)
+FORECAST_CFG = ag.Config(max_nodes=4, warm_boot_time=60, cold_boot_time=600, interval=30)
 
 
 def test_nodes_held_for_a_distant_reservation_stop():
@@ -198,7 +198,7 @@ def test_nodes_held_for_a_distant_reservation_stop():
     assert decision.stop == ["i1", "i2"]
     assert decision.demand == 0
     # without the forecast the same queue keeps them idle for the hour
-    assert ag.decide(NOW, wide_job_waiting(3600), nodes, ag.Config(max_nodes=4, use_forecast=False)).stop == []
+    assert ag.decide(NOW, wide_job_waiting(3600), nodes, ag.Config(max_nodes=4, forecast=False)).stop == []
 
 
 def test_reservation_nodes_start_one_boot_and_one_poll_ahead():

@@ -1,14 +1,17 @@
-"""Unit tests of the SWF parser."""
+"""Unit tests of the SWF parser of the autogrow simulator (benchmarks/_swf.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib.util
 
 import pytest
+from conftest import ROOT
 
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _swf
+_SPEC = importlib.util.spec_from_file_location("hpcops_bench_swf", ROOT / "benchmarks" / "_swf.py")
+_swf = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(_swf)
 
-TRACE = Path(__file__).resolve().parents[5] / "shared" / "traces" / "lublin_256.swf"
+TRACE = ROOT.parent / "shared" / "traces" / "lublin_256.swf"
 
 SAMPLE = """; Version: 2
 ; MaxNodes: 256

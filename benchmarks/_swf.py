@@ -1,8 +1,4 @@
-# -*- coding: utf-8 -*-
-# Copyright: hpcops developers
-# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-
-"""Standard Workload Format (SWF) parser (private: not a public API).
+"""Standard Workload Format (SWF) parser of the autogrow simulator (benchmarks/autogrow_sim.py).
 
 SWF (Parallel Workloads Archive, Feitelson et al.) is one job per line, 18 whitespace-separated
 fields; header lines start with ``;`` and carry ``Key: value`` pairs (``MaxNodes``, ``MaxProcs``,
@@ -25,7 +21,7 @@ class SWFError(ValueError):
     """A line that is not SWF; the message names the line number."""
 
 
-class Job(object):
+class Job:
     __slots__ = ("job_id", "procs", "requested_time", "runtime", "status", "submit")
 
     def __init__(self, job_id, submit, runtime, procs, *, requested_time=-1, status=1):
@@ -41,10 +37,10 @@ class Job(object):
         return -(-self.procs // cores_per_node)
 
     def __repr__(self):
-        return "Job(%r, submit=%r, runtime=%r, procs=%r)" % (self.job_id, self.submit, self.runtime, self.procs)
+        return f"Job({self.job_id!r}, submit={self.submit!r}, runtime={self.runtime!r}, procs={self.procs!r})"
 
 
-class Trace(object):
+class Trace:
     def __init__(self, jobs, header, skipped):
         self.jobs = jobs
         self.header = header
@@ -67,7 +63,7 @@ def _number(text, lineno, what):
     try:
         value = float(text)
     except ValueError:
-        raise SWFError("line %d: field %s is not a number: %r" % (lineno, what, text)) from None
+        raise SWFError(f"line {lineno}: field {what} is not a number: {text!r}") from None
     return int(value) if value == int(value) else value
 
 
@@ -87,7 +83,7 @@ def parse(lines):
             continue
         fields = line.split()
         if len(fields) < 5:
-            raise SWFError("line %d: %d fields, SWF needs %d" % (lineno, len(fields), FIELDS))
+            raise SWFError(f"line {lineno}: {len(fields)} fields, SWF needs {FIELDS}")
         fields = fields + ["-1"] * (FIELDS - len(fields))
         job_id = _number(fields[0], lineno, "1 (job number)")
         submit = _number(fields[1], lineno, "2 (submit time)")
