@@ -177,3 +177,14 @@ def run_playbook(ansible_env):
         )
 
     return _run
+
+
+@pytest.fixture
+def moto_credentials(monkeypatch):
+    """Environment for moto in-process (``mock_aws``): dummy keys, no endpoint, profile or shared files of the
+    machine, so a unit test can never reach the lab or a real account."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    return monkeypatch

@@ -80,11 +80,7 @@ class Slurm:
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+def aws(moto_credentials):
     with mock_aws():
         ec2 = boto3.client("ec2", region_name=REGION)
         image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]

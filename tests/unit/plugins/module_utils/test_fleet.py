@@ -78,12 +78,8 @@ def test_observe_names_nodes_by_private_dns_without_the_tag():
 
 # ------------------------------------------------------------------ one step against moto (in-process)
 @pytest.fixture
-def aws(monkeypatch):
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+def aws(moto_credentials):
+    moto_credentials.setenv("AWS_DEFAULT_REGION", REGION)
     with mock_aws():
         ec2 = boto3.client("ec2", region_name=REGION)
         image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
