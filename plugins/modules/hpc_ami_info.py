@@ -175,6 +175,7 @@ from ansible_collections.hpcops.aws_hpc.plugins.module_utils._ami import (
     resolution_order,
 )
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import (
+    ModuleFailure,
     aws_call,
     client_from_module,
     paginate,
@@ -208,7 +209,7 @@ class ImageFinder:
         image = next((i for i in answer.get("Images") or [] if i.get("ImageId") == image_id), None)
         if image is None or image.get("State") != "available":
             state = None if image is None else image.get("State")
-            self.module.fail_json(msg=image_id_failure(self.role, image_id, self.region, state))
+            raise ModuleFailure(image_id_failure(self.role, image_id, self.region, state))
         return image
 
     def by_name(self, pattern, owners):

@@ -183,6 +183,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _pool, _sched, _tags
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import (
     AWSCallError,
+    ModuleFailure,
     aws_call,
     client_from_module,
     paginate,
@@ -208,7 +209,7 @@ class PoolManager:
         self.diff = {"before": {}, "after": {}}
 
     def call(self, what, method, **kwargs):
-        """One AWS call; a failure raises AWSCallError naming the group."""
+        """One AWS call through the shared path (``_aws.aws_call``); its failure names the group."""
         return aws_call("%s for Auto Scaling group %s" % (what, self.group_name), method, **kwargs)
 
     def group(self):
@@ -216,7 +217,7 @@ class PoolManager:
                            AutoScalingGroupNames=[self.group_name])
         found = groups.get("AutoScalingGroups") or []
         if not found:
-            self.module.fail_json(msg="Auto Scaling group %s not found (run the site playbook first)" % self.group_name)
+            raise ModuleFailure("Auto Scaling group %s not found (run the site playbook first)" % self.group_name)
         return found[0]
 
     def template(self, group):
@@ -224,7 +225,7 @@ class PoolManager:
             "LaunchTemplate", {}).get("LaunchTemplateSpecification") or {}
         name = self.module.params["launch_template_name"] or spec.get("LaunchTemplateName")
         if not name:
-            self.module.fail_json(msg="Auto Scaling group %s has no launch template" % self.group_name)
+            raise ModuleFailure("Auto Scaling group %s has no launch template" % self.group_name)
         versions = self.call("read the default version of launch template %s" % name,
                              self.ec2.describe_launch_template_versions, LaunchTemplateName=name,
                              Versions=["$Default"])
@@ -251,7 +252,7 @@ class PoolManager:
             try:
                 sched.update(_sched.slurm_nodes(self.module.params["sinfo_json"]))
             except _sched.SchedulerError as exc:
-                self.module.fail_json(msg="Cannot read the Slurm node states for %s: %s" % (self.group_name, exc))
+                raise ModuleFailure("Cannot read the Slurm node states for %s: %s" % (self.group_name, exc)) from exc
         return sched
 
     def nodes(self, group, warm):
@@ -342,7 +343,7 @@ class PoolManager:
                               min_healthy_percent=params["min_healthy_percent"], batch_size=params["batch_size"],
                               drain_timeout=params["drain_timeout"])
         except _pool.PoolError as exc:
-            self.module.fail_json(msg="Cannot plan the replacement of %s: %s" % (self.group_name, exc))
+            raise ModuleFailure("Cannot plan the replacement of %s: %s" % (self.group_name, exc)) from exc
         run_id = params["run_id"] or "to-%s" % target
         by_id = {node.instance_id: node for node in nodes}
         in_group = {item["InstanceId"] for item in group.get("Instances", [])}

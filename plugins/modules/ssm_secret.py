@@ -184,6 +184,7 @@ reencrypted:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import (
+    ModuleFailure,
     aws_call,
     client_from_module,
     paginate,
@@ -324,10 +325,8 @@ def decide(module, manager, current):
     if params["state"] == "present" and current is not None and current.get("type") == SECURE_STRING:
         key_matches = same_kms_key(current.get("key_id"), params["key_id"], manager.key_arn)
         if not key_matches and manager.key_arn(params["key_id"]) is None:
-            module.fail_json(
-                msg=f"Failed to re-encrypt SSM parameter {manager.name}: "
-                f"KMS key {params['key_id']} (key_id) was not found"
-            )
+            raise ModuleFailure(f"Failed to re-encrypt SSM parameter {manager.name}: "
+                                f"KMS key {params['key_id']} (key_id) was not found")
     tags = None
     if params["tags"] is not None:
         tags = {str(k): str(v) for k, v in params["tags"].items()}
@@ -335,8 +334,7 @@ def decide(module, manager, current):
         return plan_secret(manager.name, params["state"], current, key_matches=key_matches, tags=tags,
                            purge_tags=params["purge_tags"])
     except SecretPlanError as exc:
-        module.fail_json(msg=str(exc), type=current.get("type"))
-    return None  # pragma: no cover - fail_json exits
+        raise ModuleFailure(str(exc), type=current.get("type")) from exc
 
 
 def apply(module, manager, plan, current):
