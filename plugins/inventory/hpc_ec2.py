@@ -219,9 +219,9 @@ regions: [eu-central-1]
 cluster: hpc
 
 ---
-# explicit keys, the secret templated from another environment variable
+# explicit keys, both templated from environment variables (prefer a profile, SSO or assume_role_arn)
 plugin: hpcops.aws_hpc.hpc_ec2
-access_key: AKIAIOSFODNN7EXAMPLE
+access_key: "{{ lookup('ansible.builtin.env', 'HPC_INVENTORY_ACCESS_KEY') }}"
 secret_key: "{{ lookup('ansible.builtin.env', 'HPC_INVENTORY_SECRET_KEY') }}"
 region: eu-central-1
 cluster: hpc
