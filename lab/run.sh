@@ -2,6 +2,7 @@
 # `make lab`: the main job against the embedded lab, then a summary of what now exists.
 #   1. playbooks/bake.yml     bakes every image with real Packer into the lab endpoint
 #   2. site.yml               provisions the cluster (its tiers launch from the baked images)
+#      playbooks/guardrails.yml  the account guardrails (trail, Config, alerts, budget) and their report
 #   3. lab/slurmlab.py up     a real Slurm cluster on network-namespace hosts, standing in for the
 #                             one ParallelCluster would build (moto answers only its dry run)
 #   4. playbooks/workload.yml the hello-world job on that cluster, its output read back from S3
@@ -29,6 +30,7 @@ changed_in() {  # the sum of changed= over a log's PLAY RECAP lines
 
 step "baking the images (playbooks/bake.yml)" .lab/bake.log ansible-playbook playbooks/bake.yml -i inventories/lab "$@"
 step "provisioning the cluster (site.yml)" .lab/site.log ansible-playbook site.yml -i inventories/lab "$@"
+step "guardrails (playbooks/guardrails.yml)" .lab/guardrails.log ansible-playbook playbooks/guardrails.yml -i inventories/lab "$@"
 echo "lab: starting the Slurm stand-in cluster (lab/slurmlab.py up)"
 python lab/slurmlab.py up --inventory inventories/lab
 step "running the hello-world job (playbooks/workload.yml)" .lab/workload.log \
@@ -48,7 +50,7 @@ for key in ("built", "skipped", "retired"):
 echo "job output read back from S3:"
 sed -n '/Show the outputs read back from S3/,/^$/p' .lab/workload.log | grep -E '^ +- ' | sed 's/^ *- /  job /' \
   || echo "  (none found in .lab/workload.log)"
-echo "tasks changed: bake $(changed_in .lab/bake.log), site $(changed_in .lab/site.log), workload $(changed_in .lab/workload.log)"
-echo "(a second 'make lab' reports 0 for bake and site; the workload submits a new job each run)"
+echo "tasks changed: bake $(changed_in .lab/bake.log), site $(changed_in .lab/site.log), guardrails $(changed_in .lab/guardrails.log), workload $(changed_in .lab/workload.log)"
+echo "(a second 'make lab' reports 0 for bake, site and guardrails; the workload submits a new job each run)"
 echo "AWS settings of the lab: source .lab/env   (then the AWS CLI or boto3 against it)"
 echo "stop everything the lab started: make lab-down"
