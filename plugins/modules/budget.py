@@ -475,16 +475,17 @@ def ensure(module, manager):
     except BudgetPlanError as exc:
         raise ModuleFailure(str(exc)) from exc
     if plan.unverified:
-        warn(module, f"update_mode=recreate: the subscribers of the existing notifications "
-                    f"{', '.join(describe_notification(n) for n in plan.unverified)} of budget {manager.name} "
-                    f"were not read or compared (they are written only when a notification is created)")
+        unverified = ", ".join(describe_notification(n) for n in plan.unverified)
+        warn(module, f"update_mode=recreate: the subscribers of the existing notifications {unverified} of budget "
+                     f"{manager.name} were not read or compared (they are written only when a notification is "
+                     f"created)")
     if plan.changed and not module.check_mode:
         manager.apply(plan, current, desired, notifications)
     after = expected_state(current, plan, desired, notifications)
     activated, pending = cost_allocation_tags(module, params["cost_allocation_tags"] if present else [])
     if pending:
         warn(module, f"cost_allocation_tags: Billing does not list {', '.join(pending)} yet (a tag key appears "
-                    f"there up to 24 hours after it is first applied to a resource); a later run activates it")
+                     f"there up to 24 hours after it is first applied to a resource); a later run activates it")
     result = {
         "changed": plan.changed or bool(activated),
         "account_id": manager.account_id,
