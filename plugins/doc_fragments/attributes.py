@@ -51,14 +51,13 @@ attributes:
       - This action does not modify state.
 """
 
-    # Modules listed in the collection's C(aws) action group (meta/runtime.yml).
-    ACTIONGROUP_AWS = r"""
-options: {}
-attributes:
+    # The collection's AWS modules (the C(aws) action group of meta/runtime.yml): the descriptions above, the
+    # group's membership, and check mode, which every AWS module of the collection supports in full.
+    AWS = DOCUMENTATION.replace("  check_mode:\n", "  check_mode:\n    support: full\n").rstrip() + r"""
   action_group:
     description:
       - Use C(group/hpcops.aws_hpc.aws) in C(module_defaults) to set defaults for this module.
-      - That group also contains every module of the C(amazon.aws.aws) group.
+      - That group also contains every module of the C(amazon.aws.aws) and C(community.aws.aws) groups.
     support: full
     membership:
       - hpcops.aws_hpc.aws

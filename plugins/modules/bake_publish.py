@@ -77,14 +77,11 @@ options:
         every run; writing it does not count as a change.
     type: path
 extends_documentation_fragment:
-  - hpcops.aws_hpc.attributes
-  - hpcops.aws_hpc.attributes.actiongroup_aws
+  - hpcops.aws_hpc.attributes.aws
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
 attributes:
-  check_mode:
-    support: full
   diff_mode:
     support: full
     details:

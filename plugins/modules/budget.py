@@ -143,14 +143,12 @@ notes:
   - An AWS failure fails the module with the AWS error code, message and request id (C(error),
     C(response_metadata)); the message names the budget.
 extends_documentation_fragment:
-  - hpcops.aws_hpc.attributes
-  - hpcops.aws_hpc.attributes.actiongroup_aws
+  - hpcops.aws_hpc.attributes.aws
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
 attributes:
   check_mode:
-    support: full
     details:
       - Check mode reads the budget, its notifications and the cost allocation tags, and changes nothing.
   diff_mode:

@@ -85,14 +85,12 @@ options:
     elements: str
     default: []
 extends_documentation_fragment:
-  - hpcops.aws_hpc.attributes
-  - hpcops.aws_hpc.attributes.actiongroup_aws
+  - hpcops.aws_hpc.attributes.aws
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
 attributes:
   check_mode:
-    support: full
     details:
       - Check mode reads the recorder, its status, the delivery channel and the rules, and changes nothing.
   diff_mode:

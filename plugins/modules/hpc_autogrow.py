@@ -119,14 +119,12 @@ options:
     type: int
     default: 300
 extends_documentation_fragment:
-  - hpcops.aws_hpc.attributes
-  - hpcops.aws_hpc.attributes.actiongroup_aws
+  - hpcops.aws_hpc.attributes.aws
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
 attributes:
   check_mode:
-    support: full
     details:
       - Returns the decision; changes nothing.
   diff_mode:

@@ -82,14 +82,12 @@ options:
         the same replacement continues it.
     type: str
 extends_documentation_fragment:
-  - hpcops.aws_hpc.attributes
-  - hpcops.aws_hpc.attributes.actiongroup_aws
+  - hpcops.aws_hpc.attributes.aws
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
 attributes:
   check_mode:
-    support: full
     details:
       - Returns the plan of the next step; changes nothing.
   diff_mode:

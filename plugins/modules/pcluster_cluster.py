@@ -146,14 +146,12 @@ options:
         root), the action plugin leaves it unset; RV(progress) in the result has the status changes either way.
     type: path
 extends_documentation_fragment:
-  - hpcops.aws_hpc.attributes
-  - hpcops.aws_hpc.attributes.actiongroup_aws
+  - hpcops.aws_hpc.attributes.aws
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
 attributes:
   check_mode:
-    support: full
     details:
       - Runs C(pcluster create-cluster --dryrun true) or C(pcluster update-cluster --dryrun true) only.
   diff_mode:

@@ -90,14 +90,11 @@ notes:
   - An AWS failure fails the module with the AWS error code, message and request id (C(error),
     C(response_metadata)); the message names the parameter.
 extends_documentation_fragment:
-  - hpcops.aws_hpc.attributes
-  - hpcops.aws_hpc.attributes.actiongroup_aws
+  - hpcops.aws_hpc.attributes.aws
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
 attributes:
-  check_mode:
-    support: full
   diff_mode:
     support: full
     details:
