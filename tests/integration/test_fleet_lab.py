@@ -26,6 +26,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -69,6 +70,16 @@ def node_states():
 def job_state(job_id):
     out = slurm("scontrol", "show", "job", "--oneliner", job_id)
     return out.split("JobState=")[1].split()[0]
+
+
+def release_when_drained(node, release, rounds_time=30, timeout=600):
+    """Let the held job end ``rounds_time`` seconds after ``node`` is drained (the pool's rounds, 3 s apart, see it
+    draining and busy meanwhile); at the latest after ``timeout`` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and "drain" not in node_states().get(node, ""):
+        time.sleep(1)
+    time.sleep(rounds_time)
+    release.touch()
 
 
 def tags(resource):
@@ -293,7 +304,7 @@ def test_autogrow_service_installed_by_the_role_runs_a_step(run_playbook, aws, l
         slurm("scontrol", "update", f"nodename={node}", "state=resume")
 
 
-def test_rolling_replacement_drains_a_busy_node_and_the_job_completes(run_playbook, aws):
+def test_rolling_replacement_drains_a_busy_node_and_the_job_completes(run_playbook, aws, tmp_path):
     ec2, asg = aws["ec2"], aws["asg"]
     for node in NODES:
         subprocess.run(["scontrol", "update", f"nodename={node}", "state=resume"], env=SLURM_ENV, check=False)
@@ -324,7 +335,11 @@ def test_rolling_replacement_drains_a_busy_node_and_the_job_completes(run_playbo
     )
     ec2.modify_launch_template(LaunchTemplateName=name, DefaultVersion="2")
 
-    job = slurm("sbatch", "--parsable", "-N1", "-w", NODES[0], "-o", "/dev/null", "--wrap", "sleep 30").strip()
+    # The job runs until the test releases it (at most 10 minutes): the pool replaces the idle node first, so
+    # how soon it drains the busy one depends on the machine's speed; a fixed-length job could end before.
+    release = tmp_path / "release"
+    wrap = f"for i in $(seq 600); do [ -e {release} ] && exit 0; sleep 1; done"
+    job = slurm("sbatch", "--parsable", "-N1", "-w", NODES[0], "-o", "/dev/null", "--wrap", wrap).strip()
     aws["jobs"].append(job)
     deadline = time.time() + 20
     while job_state(job) != "RUNNING" and time.time() < deadline:
@@ -339,7 +354,10 @@ def test_rolling_replacement_drains_a_busy_node_and_the_job_completes(run_playbo
         "fleet_pool_max_rounds": 40,
         "fleet_pool_drain_timeout": 600,
     }
+    releaser = threading.Thread(target=release_when_drained, args=(NODES[0], release), daemon=True)
+    releaser.start()
     result = run_playbook("-i", str(SLURM_INVENTORY), "playbooks/pool.yml", "-e", base_vars(**pool_vars))
+    releaser.join(timeout=5)
     assert result.returncode == 0, result.stdout[-4000:]
     # drained while the job ran: a round saw it draining and still busy
     assert re.search(rf"still\s+busy\s+\['*{NODES[0]}'*\]", result.stdout), result.stdout[-4000:]
