@@ -105,3 +105,17 @@ def load(path):
     """Parse the SWF file at ``path``."""
     with open(path, encoding="utf-8", errors="replace") as handle:
         return parse(handle)
+
+
+def format_job(job_id, submit, runtime, procs, requested_time=-1):
+    """One SWF line (18 fields; unknown ones -1, status 1 = completed)."""
+    fields = [job_id, submit, -1, runtime, procs, -1, -1, procs, requested_time, -1, 1, -1, -1, -1, 1, -1, -1, -1]
+    return " ".join(str(int(value)) for value in fields)
+
+
+def dump(jobs, header, handle):
+    """Write ``header`` (key -> value) and ``jobs`` (tuples for :func:`format_job`) as SWF text."""
+    for key, value in header.items():
+        handle.write(f"; {key}: {value}\n")
+    for job in jobs:
+        handle.write(format_job(*job) + "\n")

@@ -4,19 +4,13 @@
 
 """The autogrow policy: how many compute nodes to start or stop (private: not a public API).
 
-Pure Python, no I/O, deterministic: the same inputs always give the same decision. The actuator
-(``_fleet.py``: observe the instances, decide, act), which the module ``hpc_autogrow`` and the
-long-running service (roles/autogrow_service) both call, and the simulator
-(benchmarks/autogrow_sim.py) call :func:`decide`.
+Pure Python, no I/O, deterministic. The actuator ``_fleet.py`` (called by the module ``hpc_autogrow`` and the
+service) and the simulator (benchmarks/autogrow_sim.py) call :func:`decide`.
 
-Inputs
-  * the queue, summarised by :func:`summarize_queue` from the pending jobs (nodes or cores each);
-  * the nodes, each a :class:`Node` with a state: ``busy`` (running work, or draining),
-    ``idle`` (running, no work, since ``since``), ``starting`` (started, not yet serving),
-    ``stopped`` (a stopped warm-pool instance that can be started);
-  * a :class:`Config`: min/max nodes, warm and cold boot times, idle timeout, per-second billing
-    with a minimum per start, the optional end-of-billing-hour rule (names and defaults:
-    :data:`DEFAULTS`, the same as the module's options and the roles' variables).
+Inputs: the queue (:func:`summarize_queue` of the pending jobs); the nodes (:class:`Node`: ``busy``
+(running work, or draining), ``idle`` (since ``since``), ``starting``, ``stopped`` (a warm-pool
+instance)); a :class:`Config` (names and defaults: :data:`DEFAULTS`, the module's options and roles' variables).
+The warm pool's size: :func:`pool_keep_time` and :func:`pool_trim` (stopped instances to terminate).
 
 Rules (in this order)
   0. The demand: with the queue's :class:`Forecast` (the scheduler's plan over ``max_nodes``
@@ -29,17 +23,12 @@ Rules (in this order)
      capped by ``max_nodes`` in service, raised to ``min_nodes``. Stopped warm-pool nodes are
      started first (about a minute), the rest is launched fresh (cold boot).
   2. Scale in only idle nodes the queue does not need: never a busy or draining node, never below
-     ``min_nodes``. An idle node is stopped once it has been idle for the idle window, which by
-     default is the cost of getting it back - one warm boot, billed, and at least the billing
-     minimum (the ski-rental break-even: keeping an idle node longer costs more than restarting
-     it). A node that has run less than the billing minimum since its start is not stopped (that
-     time is paid anyway). With ``end_of_hour`` (the seed's rule, for hourly billing) a node is
-     stopped only in the last ``hour_window`` of a billed hour.
-  3. ``recheck_at`` says when the next stop can become due or the reservation's nodes must be
-     started, so an event-driven caller knows when to ask again.
-
-Cost: O(n log n) in the number of nodes for the decision; O(jobs + running log running) to
-summarise the queue with its forecast.
+     ``min_nodes``. An idle node stops once idle for the idle window, by default the cost of getting it
+     back: one warm boot, at least the billing minimum (ski-rental break-even). A node that has run less
+     than the billing minimum since its start is not stopped (that time is paid anyway). With
+     ``end_of_hour`` (the seed's rule, for hourly billing) a node stops only in a billed hour's last ``hour_window``.
+  3. ``recheck_at``: when the next stop falls due or a reservation's nodes must start.
+Cost: O(n log n) in the nodes to decide; O(jobs + running log running) for the forecast.
 """
 
 from __future__ import annotations
@@ -61,7 +50,8 @@ class PolicyError(ValueError):
 class Node(object):
     """One compute node as the policy sees it.
 
-    ``since``: when it became idle (idle nodes). ``billed_since``: when its current billing period
+    ``since``: when it became idle (idle nodes) or was stopped (stopped nodes, when known: the pool's
+    age, see :func:`pool_trim`). ``billed_since``: when its current billing period
     began (the start or launch), for the billing minimum and the end-of-hour rule.
     ``warm``: a stopped node that can be started from the warm pool.
     """
@@ -405,7 +395,8 @@ def decide(now, queue, nodes, config):  # noqa: PLR0912 - the rules, in order
     launch = 0
     if grow > 0:
         if config.use_warm_pool and stopped:
-            stopped.sort(key=lambda node: str(node.node_id))
+            # most recently stopped first (when known) so the oldest age out (pool_trim); else by id
+            stopped.sort(key=lambda node: (-node.since if node.since is not None else INF, str(node.node_id)))
             start = [node.node_id for node in stopped[:grow]]
         launch = grow - len(start)
         reasons.append("grow: %d pending nodes, %d idle, %d starting -> start %d warm, launch %d"
@@ -433,7 +424,8 @@ def decide(now, queue, nodes, config):  # noqa: PLR0912 - the rules, in order
 
 
 # ------------------------------------------------------------------ presets (policy and baselines)
-POLICIES = ("autogrow", "static", "idle-timeout-600", "hpcpack-autogrowshrink", "end-of-hour")
+POLICIES = ("autogrow", "parallelcluster", "static", "idle-timeout-600", "hpcpack-autogrowshrink", "end-of-hour")
+SCALEDOWN_IDLETIME = 600  # ParallelCluster 3 SlurmSettings/ScaledownIdletime default, 10 minutes
 
 
 def preset(name, max_nodes, *, cold_boot_time=DEFAULTS["cold_boot_time"], warm_boot_time=DEFAULTS["warm_boot_time"],
@@ -442,6 +434,8 @@ def preset(name, max_nodes, *, cold_boot_time=DEFAULTS["cold_boot_time"], warm_b
 
     * ``autogrow``: this policy (warm pool, idle window from the restart cost, polls every 30 s).
     * ``static``: ``max_nodes`` always in service.
+    * ``parallelcluster``: the settings of ParallelCluster's power saving (``ScaledownIdletime`` 600 s); the
+      simulator plays its scheduler-driven resume (benchmarks/_policies.py).
     * ``idle-timeout-600``: ParallelCluster's default - launch fresh on demand (cold boot), stop
       after 600 s idle (Slurm ``SuspendTime``), reacts at once.
     * ``hpcpack-autogrowshrink``: HPC Pack AutoGrowShrink defaults - checks every 5 minutes, grows by
@@ -456,7 +450,7 @@ def preset(name, max_nodes, *, cold_boot_time=DEFAULTS["cold_boot_time"], warm_b
     if name == "static":
         common["min_nodes"] = max_nodes
         return Config(**common, use_warm_pool=False, idle_timeout=float("inf"), forecast=False)
-    if name == "idle-timeout-600":
+    if name in ("idle-timeout-600", "parallelcluster"):
         return Config(**common, use_warm_pool=False, idle_timeout=600, billing_minimum=0, interval=0, forecast=False)
     if name == "hpcpack-autogrowshrink":
         return Config(**common, use_warm_pool=False, idle_timeout=900, billing_minimum=0, interval=300,
@@ -465,6 +459,24 @@ def preset(name, max_nodes, *, cold_boot_time=DEFAULTS["cold_boot_time"], warm_b
         return Config(**common, use_warm_pool=True, idle_timeout=0, end_of_hour=True, hour_window=300,
                       interval=60 if interval is None else interval, forecast=False)
     raise PolicyError("policy must be one of %s, got %r" % (", ".join(POLICIES), name))
+
+
+def pool_keep_time(cold_boot_time, warm_boot_time, ebs_ratio, wait_weight=1.0):
+    """Seconds a stopped pool instance is worth keeping (ski-rental break-even; ``inf`` when EBS is free):
+    a warm start saves ``cold - warm`` billed seconds and as many seconds of wait (worth ``wait_weight``
+    node-seconds each); a stopped instance costs ``ebs_ratio`` node-seconds per second (EBS / instance price)."""
+    saved = max(0.0, float(cold_boot_time) - float(warm_boot_time)) * (1.0 + max(0.0, float(wait_weight)))
+    return saved / float(ebs_ratio) if ebs_ratio > 0 else INF
+
+
+def pool_trim(now, nodes, keep_time):
+    """``(ids, recheck_at)``: the stopped nodes stopped (``since``) ``keep_time`` or longer ago, oldest first,
+    to terminate, and when the next falls due (``None``: never). Nodes of unknown age are kept."""
+    due = sorted((node.since + keep_time, str(node.node_id), node.node_id) for node in nodes
+                 if node.state == STOPPED and node.since is not None)
+    ids = [item[2] for item in due if item[0] <= now]
+    later = [item[0] for item in due if now < item[0] < INF]
+    return ids, (min(later) if later else None)
 
 
 def lower_bound_node_seconds(jobs, boot_s):

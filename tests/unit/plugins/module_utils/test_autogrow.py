@@ -217,3 +217,32 @@ def test_reservation_without_an_end_time_keeps_no_nodes():
     decision = ag.decide(NOW, wide_job_waiting(float("inf")), nodes, FORECAST_CFG)
     assert decision.stop == ["i1"]
     assert decision.recheck_at is None
+
+
+# ------------------------------------------------------------------ the warm pool's size
+def test_most_recently_stopped_pool_nodes_start_first():
+    nodes = [ag.Node("w1", ag.STOPPED, since=NOW - 500), ag.Node("w2", ag.STOPPED, since=NOW - 100), stopped("w0")]
+    assert ag.decide(NOW, q(2), nodes, CFG).start == ["w2", "w1"]
+
+
+def test_pool_keep_time_is_the_ski_rental_break_even():
+    # a warm start saves 240 billed seconds and 240 s of wait (weight 1); EBS costs 0.05 node-s per s
+    assert ag.pool_keep_time(300, 60, 0.05) == pytest.approx(480 / 0.05)
+    assert ag.pool_keep_time(300, 60, 0.05, wait_weight=0) == pytest.approx(240 / 0.05)
+    assert ag.pool_keep_time(300, 60, 0) == float("inf")
+
+
+def test_pool_trim_terminates_instances_stopped_longer_than_the_keep_time():
+    nodes = [ag.Node("w1", ag.STOPPED, since=NOW - 5000), ag.Node("w2", ag.STOPPED, since=NOW - 100),
+             stopped("w3"), idle("i1", 9000)]
+    ids, recheck = ag.pool_trim(NOW, nodes, 1000)
+    assert ids == ["w1"]  # w3's age is unknown: kept; idle nodes are decide()'s
+    assert recheck == NOW - 100 + 1000
+    assert ag.pool_trim(NOW, nodes, float("inf")) == ([], None)
+
+
+def test_parallelcluster_preset():
+    config = ag.preset("parallelcluster", 8)
+    assert config.idle_window == ag.SCALEDOWN_IDLETIME == 600
+    assert not config.use_warm_pool
+    assert "parallelcluster" in ag.POLICIES
