@@ -11,8 +11,11 @@ with the scheduler's queue and node states they read their own way; the policy i
 
 * observe: the cluster's compute instances (tags ``hpc:cluster`` and ``hpc:role=computenode``)
   become policy nodes (:func:`observe`); the time a node was first seen idle is kept in its
-  ``hpc:idle-since`` tag, so successive steps (and runs) share it;
-* decide: :func:`_autogrow.decide`;
+  ``hpc:idle-since`` tag, so successive steps (and runs) share it; a stopped node's ``since`` is when
+  EC2 stopped it (:func:`stopped_since`);
+* decide: :func:`_autogrow.decide`; then the pool's size (:func:`plan_trim`): a stopped instance kept
+  :func:`_autogrow.pool_keep_time` or longer (its EBS cost against the waits it saves, ``pool_ebs_ratio``)
+  is terminated (:func:`terminate`), never one the decision starts;
 * act: ``pool_mode=tagged`` starts and stops the instances (batches of at most 1,000 ids) and
   launches fresh ones from the launch template ``hpc-<cluster>-computenode``;
   ``pool_mode=warm_pool`` raises the desired capacity of the Auto Scaling group of that name and
@@ -26,6 +29,7 @@ file next to ``_autogrow.py``, ``_aws.py`` and ``_tags.py``, hence the side-by-s
 from __future__ import annotations
 
 import datetime
+import re
 import time
 
 try:
@@ -39,9 +43,19 @@ except ImportError:  # side by side in the autogrow service, outside Ansible: th
     _aws = importlib.import_module("_aws")
     AWSCallError, aws_call, paginate = _aws.AWSCallError, _aws.aws_call, _aws.paginate
 
-__all__ = ("BATCH", "POOL_MODES", "AWSCallError", "Step", "act", "compute_instances", "observe", "step")
+__all__ = ("BATCH", "POOL_EBS_RATIO", "POOL_MODES", "AWSCallError", "Step", "Trim", "act", "compute_instances",
+           "ebs_ratio", "observe", "plan_trim", "step", "stopped_since", "terminate")
 
 BATCH = 1000  # EC2 takes at most 1,000 instance ids per call
+ASG_BATCH = 50  # DescribeAutoScalingInstances takes at most 50 instance ids per call
+# The option pool_ebs_ratio's default: what a stopped instance's EBS volume costs per hour over the instance's price
+# per hour - 40 GiB x $0.08/GB-month (gp3, us-east-1) / 730 h / $0.085 (c5.large On-Demand, us-east-1), as the
+# simulator's defaults (benchmarks/autogrow_sim.py). 0 keeps stopped instances forever (no trim).
+POOL_EBS_RATIO = 0.0516
+# EC2 Auto Scaling tags the instances it launches or attaches with their group's name (a key AWS reserves).
+ASG_NAME_TAG = "aws:autoscaling:groupName"
+# Instance.StateTransitionReason of a stop through the API: "User initiated (2016-05-24 21:58:39 GMT)" (moto: "UTC")
+_STOPPED_AT = re.compile(r"\((\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) (?:GMT|UTC)\)")
 POOL_MODES = ("tagged", "warm_pool")
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
 _SCHED_BUSY = ("busy", "draining", "drained")
@@ -69,6 +83,21 @@ def _idle_since(view, tags, now, launched):
     return None if since is None else max(since, launched)
 
 
+def stopped_since(instance):
+    """When EC2 stopped a stopped instance (epoch seconds), ``None`` when unknown.
+
+    From the instance's ``StateTransitionReason`` - "the reason for the most recent state transition. This might be
+    an empty string" (Amazon EC2 API Reference, Instance) - which reads ``User initiated (YYYY-MM-DD HH:MM:SS GMT)``
+    after a StopInstances call; moto writes ``UTC``. Any other text is an unknown age,
+    and the pool keeps such an instance (:func:`_autogrow.pool_trim`).
+    """
+    match = _STOPPED_AT.search(instance.get("StateTransitionReason") or "")
+    if match is None:
+        return None
+    stamp = datetime.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S")
+    return stamp.replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
 def observe(instances, sched, now, cold_boot_time, name_tag=_tags.NODE_NAME_TAG):
     """Policy nodes from EC2 instances (DescribeInstances entries) and the scheduler's node states.
 
@@ -76,7 +105,8 @@ def observe(instances, sched, now, cold_boot_time, name_tag=_tags.NODE_NAME_TAG)
     scheduler name (tag ``name_tag``, else the short private DNS name), the instances whose idle
     time starts now (to tag ``hpc:idle-since``) and those whose tag must go (busy again). A running
     instance the scheduler does not know yet counts as starting until ``cold_boot_time`` after its
-    launch, then as idle.
+    launch, then as idle. A stopped instance's ``since`` is when it was stopped (:func:`stopped_since`);
+    a stopping one is not warm and has none.
     """
     nodes = []
     names = {}
@@ -90,7 +120,9 @@ def observe(instances, sched, now, cold_boot_time, name_tag=_tags.NODE_NAME_TAG)
         ec2_state = (instance.get("State") or {}).get("Name")
         launched = _epoch(instance.get("LaunchTime"), now)
         if ec2_state in ("stopped", "stopping"):
-            nodes.append(_autogrow.Node(instance_id, _autogrow.STOPPED, warm=ec2_state == "stopped"))
+            warm = ec2_state == "stopped"
+            nodes.append(_autogrow.Node(instance_id, _autogrow.STOPPED, since=stopped_since(instance) if warm else None,
+                                        warm=warm))
             continue
         view = sched.get(name) if ec2_state != "pending" else None
         state = view.get("state") if isinstance(view, dict) else view
@@ -166,16 +198,135 @@ def act(ec2, asg, cluster, decision, pool_mode="tagged"):
     return [item["InstanceId"] for item in (result or {}).get("Instances", [])]
 
 
-class Step(object):
-    """What one reconcile step saw, decided and did."""
+def ebs_ratio(value):
+    """The option ``pool_ebs_ratio`` as a float; :class:`_autogrow.PolicyError` naming it unless a number >= 0."""
+    if isinstance(value, bool):
+        raise _autogrow.PolicyError("pool_ebs_ratio must be a number, got %r" % (value,))
+    try:
+        ratio = float(value)
+    except (TypeError, ValueError):
+        raise _autogrow.PolicyError("pool_ebs_ratio must be a number, got %r" % (value,)) from None
+    if not 0 <= ratio < _autogrow.INF:  # NaN fails too
+        raise _autogrow.PolicyError("pool_ebs_ratio must be 0 or more (0: keep stopped instances), got %r" % (value,))
+    return ratio
 
-    def __init__(self, config, queue, nodes, names, *, decision, launched):
+
+class Trim(object):
+    """The warm pool's trim of one step: which stopped instances go, how, and which due ones stay and why.
+
+    ``due``: instance ids stopped ``keep_time`` or longer ago (oldest first); ``in_group``: those terminated through
+    the cluster's compute Auto Scaling group, ``outside``: with EC2 TerminateInstances; ``kept``: id -> why a due
+    instance stays; ``recheck_at``: when the next stopped instance falls due (``None``: never).
+    """
+
+    def __init__(self, ratio, keep_time, due, recheck_at):
+        self.ebs_ratio = ratio
+        self.keep_time = keep_time
+        self.due = list(due)
+        self.recheck_at = recheck_at
+        self.in_group = []
+        self.outside = list(due)
+        self.kept = {}
+
+    @property
+    def terminated(self):
+        return sorted(self.in_group + self.outside)
+
+    def reasons(self):
+        found = []
+        if self.terminated:
+            found.append("pool: terminate %d stopped for %.0f s or longer (pool_ebs_ratio %g)"
+                         % (len(self.terminated), self.keep_time, self.ebs_ratio))
+        found.extend("pool: keep %s, %s" % (key, why) for key, why in sorted(self.kept.items()))
+        return found
+
+
+def plan_trim(now, nodes, decision, config, ratio):
+    """The stopped instances to terminate (:func:`_autogrow.pool_trim` over ``pool_keep_time``), as a :class:`Trim`.
+
+    Only stopped (warm) nodes whose stop time is known, never one ``decision`` starts; all go through EC2
+    until :func:`route_trim` has looked at their groups.
+    """
+    keep_time = _autogrow.pool_keep_time(config.cold_boot_time, config.warm_boot_time, ratio)
+    starting = set(decision.start)
+    pool = [node for node in nodes if node.state == _autogrow.STOPPED and node.warm and node.node_id not in starting]
+    due, recheck_at = _autogrow.pool_trim(now, pool, keep_time)
+    return Trim(ratio, keep_time, due, recheck_at)
+
+
+def split_trim(trim, group, tagged, members):
+    """Sort ``trim.due`` by group membership (pure): ``tagged`` ids carry the group-name tag; ``members``: id ->
+    (group, lifecycle state) of those in a group (``None``: not known, no Auto Scaling client)."""
+    trim.in_group, trim.outside, trim.kept = [], [], {}
+    for key in trim.due:
+        member = None if key not in tagged or members is None else members.get(key)
+        if key not in tagged or (members is not None and member is None):
+            trim.outside.append(key)  # never in a group, or detached (the tag outlives the membership)
+        elif member is None:
+            trim.kept[key] = "launched by an Auto Scaling group (no Auto Scaling client to check it)"
+        elif member[0] != group:
+            trim.kept[key] = "in the Auto Scaling group %s, not %s" % (member[0], group)
+        elif str(member[1]).startswith("Warmed:"):
+            trim.kept[key] = "in the warm pool of %s, which keeps its own size (hpc_pool warm_pool_size)" % group
+        elif member[1] == "InService":
+            trim.in_group.append(key)
+        else:
+            trim.kept[key] = "in %s in lifecycle state %s" % (group, member[1])
+    return trim
+
+
+def route_trim(trim, asg, cluster, instances):
+    """Look up the Auto Scaling groups of the due instances that carry the group-name tag (50 ids a call)."""
+    tagged = {item["InstanceId"] for item in instances
+              if any(tag["Key"] == ASG_NAME_TAG for tag in item.get("Tags") or [])}
+    asked = [key for key in trim.due if key in tagged]
+    members = None
+    if asked and asg is not None:
+        members = {}
+        for batch in _autogrow.batches(asked, ASG_BATCH):
+            found = paginate("describe the Auto Scaling groups of %s" % ", ".join(batch), asg,
+                             "describe_auto_scaling_instances", "AutoScalingInstances", InstanceIds=batch)
+            members.update({item["InstanceId"]: (item.get("AutoScalingGroupName"), item.get("LifecycleState"))
+                            for item in found})
+    return split_trim(trim, _tags.compute_group_name(cluster), tagged, members)
+
+
+def terminate(ec2, asg, trim):
+    """Terminate what the trim chose; a group that refuses (its minimum size) keeps the instance, with the cause.
+
+    Why two calls (Amazon EC2 Auto Scaling API Reference, TerminateInstanceInAutoScalingGroup): an instance of a group
+    terminated without decrementing the desired capacity is replaced by a fresh launch, so a group member goes
+    through the group with ``ShouldDecrementDesiredCapacity=True`` (one id a call) and the desired capacity stays
+    what autogrow set. That call "cannot be called on instances in a warm pool", and EC2 Auto Scaling "launches and
+    maintains" the warm pool's size (PutWarmPool, MaxGroupPreparedCapacity): warm-pool instances are kept
+    (:func:`split_trim`). Instances outside a group (``pool_mode=tagged`` launches them with RunInstances) go through
+    EC2 TerminateInstances, 1,000 ids a call.
+    """
+    for instance_id in list(trim.in_group):
+        try:
+            aws_call("terminate %s in its Auto Scaling group" % instance_id,
+                     asg.terminate_instance_in_auto_scaling_group, InstanceId=instance_id,
+                     ShouldDecrementDesiredCapacity=True)
+        except AWSCallError as exc:
+            if exc.code != "ValidationError":
+                raise
+            trim.in_group.remove(instance_id)
+            trim.kept[instance_id] = str(exc)
+    for batch in _autogrow.batches(trim.outside, BATCH):
+        aws_call("terminate %s" % ", ".join(batch), ec2.terminate_instances, InstanceIds=batch)
+
+
+class Step(object):
+    """What one reconcile step saw, decided and did (``trim``: the pool's :class:`Trim`)."""
+
+    def __init__(self, config, queue, nodes, names, *, decision, launched, trim=None):
         self.config = config
         self.queue = queue
         self.nodes = nodes
         self.names = names
         self.decision = decision
         self.launched = launched
+        self.trim = trim if trim is not None else Trim(0.0, _autogrow.INF, [], None)
 
     @property
     def started_nodes(self):
@@ -185,17 +336,38 @@ class Step(object):
     def stopped_nodes(self):
         return sorted(self.names[key] for key in self.decision.stop)
 
+    @property
+    def terminated(self):
+        return self.trim.terminated
+
+    @property
+    def changed(self):
+        return self.decision.changed or bool(self.terminated)
+
+    @property
+    def recheck_at(self):
+        """The earliest of the decision's recheck time and the next stopped instance's trim; ``None``: none."""
+        times = [when for when in (self.decision.recheck_at, self.trim.recheck_at) if when is not None]
+        return min(times) if times else None
+
     def result(self, diff=False):
         """The module's result (see hpc_autogrow's RETURN)."""
         decision = self.decision
+        made = decision.as_dict()
+        made["reasons"].extend(self.trim.reasons())
+        policy = self.config.as_dict()
+        policy["pool_ebs_ratio"] = self.trim.ebs_ratio
+        policy["pool_keep_time"] = None if self.trim.keep_time == _autogrow.INF else self.trim.keep_time
         result = {
-            "changed": decision.changed,
-            "decision": decision.as_dict(),
+            "changed": self.changed,
+            "decision": made,
             "started_nodes": self.started_nodes,
             "stopped_nodes": self.stopped_nodes,
             "launched": list(self.launched),
+            "terminated": self.terminated,
+            "recheck_at": self.recheck_at,
             "queue": self.queue.as_dict(),
-            "policy": self.config.as_dict(),
+            "policy": policy,
             "nodes": [{"instance_id": node.node_id, "name": self.names[node.node_id], "state": node.state}
                       for node in self.nodes],
         }
@@ -206,21 +378,28 @@ class Step(object):
 
 
 def step(ec2, asg, cluster, config, *, jobs, running=None, scheduler_nodes=None, pool_mode="tagged",
-         node_name_tag=_tags.NODE_NAME_TAG, apply=True, now=None):
-    """One reconcile step: observe, decide and (with ``apply``) act; returns a :class:`Step`.
+         node_name_tag=_tags.NODE_NAME_TAG, apply=True, now=None, pool_ebs_ratio=POOL_EBS_RATIO):
+    """One reconcile step: observe, decide, size the pool and (with ``apply``) act; returns a :class:`Step`.
 
     ``jobs``/``running``: pending and running jobs (``running=None``: no forecast);
     ``scheduler_nodes``: node name -> state (or a dict with ``state`` and ``idle_since``).
-    ``asg`` is only used with ``pool_mode=warm_pool``.
+    ``asg`` is used with ``pool_mode=warm_pool`` and for stopped instances an Auto Scaling group launched
+    (``None``: such instances are kept). ``pool_ebs_ratio``: see :func:`ebs_ratio` and :data:`POOL_EBS_RATIO`.
     """
+    ratio = ebs_ratio(pool_ebs_ratio)
     now = time.time() if now is None else now
     queue = _autogrow.summarize_queue(jobs, config.max_nodes, config.cores_per_node, now=now,
                                       running=running if config.forecast else None)
-    nodes, names, tag_idle, untag = observe(compute_instances(ec2, cluster), scheduler_nodes or {}, now,
-                                            config.cold_boot_time, node_name_tag)
+    instances = compute_instances(ec2, cluster)
+    nodes, names, tag_idle, untag = observe(instances, scheduler_nodes or {}, now, config.cold_boot_time,
+                                            node_name_tag)
     decision = _autogrow.decide(now, queue, nodes, config)
+    trim = plan_trim(now, nodes, decision, config, ratio)
+    if trim.due:
+        route_trim(trim, asg, cluster, instances)
     launched = []
     if apply:
         record_idle(ec2, tag_idle, untag, decision.stop)
         launched = act(ec2, asg, cluster, decision, pool_mode)
-    return Step(config, queue, nodes, names, decision=decision, launched=launched)
+        terminate(ec2, asg, trim)
+    return Step(config, queue, nodes, names, decision=decision, launched=launched, trim=trim)

@@ -28,6 +28,15 @@ description:
     instances in the group with the desired capacity decremented (with the warm pool's reuse-on-scale-in, they go
     back to the warm pool stopped).
   - Idle-since times are kept in the C(hpc:idle-since) instance tag, so successive steps (and runs) share them.
+  - The policy also sizes the pool of stopped instances. A stopped instance saves a cold boot over a warm start,
+    in billed time and in wait, O(cold_boot_time) - O(warm_boot_time) seconds of each, and costs its EBS volumes,
+    O(pool_ebs_ratio) node-seconds per second, so it is worth keeping for
+    2 x (O(cold_boot_time) - O(warm_boot_time)) / O(pool_ebs_ratio) seconds (about 5.8 hours with the defaults). A
+    stopped instance stopped that long ago (EC2's C(StateTransitionReason) gives the time) is terminated, oldest
+    first, never one the step starts; one whose stop time is unknown is kept. Outside an Auto Scaling group it goes
+    through EC2 TerminateInstances (batches of 1,000 ids); an C(InService) member of the compute group goes through
+    the group with the desired capacity decremented; instances in the group's warm pool are kept (the group keeps
+    the warm pool's size, see M(hpcops.aws_hpc.hpc_pool)'s O(hpcops.aws_hpc.hpc_pool#module:warm_pool_size)).
   - Throttling is retried by botocore's adaptive retry mode of the collection's client factory.
 author: hpcops developers (@hpcops)
 options:
@@ -118,6 +127,15 @@ options:
     description: The end-of-hour window in seconds.
     type: int
     default: 300
+  pool_ebs_ratio:
+    description:
+      - What one stopped instance's EBS volumes cost per hour over the instance's own price per hour; sizes the pool
+        of stopped instances (see the description). The default is 40 GiB x USD 0.08 per GB-month (gp3) / 730 hours /
+        USD 0.085 per hour (c5.large On-Demand), in us-east-1.
+      - V(0) keeps stopped instances for ever (no trim). Must be 0 or more.
+    type: float
+    default: 0.0516
+    version_added: 0.1.0
 extends_documentation_fragment:
   - hpcops.aws_hpc.attributes.aws
   - amazon.aws.common.modules
@@ -134,7 +152,8 @@ attributes:
   idempotent:
     support: partial
     details:
-      - A step reports no change when the policy decides nothing; time passing can make an idle node due.
+      - A step reports no change when the policy decides nothing; time passing can make an idle node or a stopped
+        instance due.
 """
 
 EXAMPLES = r"""
@@ -190,6 +209,20 @@ launched:
   returned: always
   type: list
   elements: str
+terminated:
+  description:
+    - Instance ids of the stopped instances terminated, stopped for C(policy.pool_keep_time) or longer (in check mode,
+      those that would be). The reasons in RV(decision) say why a due instance was kept.
+  returned: always
+  type: list
+  elements: str
+  sample: ["i-0b"]
+recheck_at:
+  description:
+    - When the next step has something to do (epoch seconds) - an idle node's stop falls due, a reservation's nodes
+      must start, or a stopped instance reaches its keep time; null when nothing is pending.
+  returned: always
+  type: float
 queue:
   description:
     - The queue summary (pending nodes and jobs, unsatisfiable jobs) and its C(forecast) (C(now_nodes), the
@@ -199,13 +232,15 @@ queue:
   type: dict
 policy:
   description:
-    - The policy's settings (the options O(min_nodes) to O(forecast), with C(use_warm_pool)) and the C(idle_window)
-      they give, in seconds.
+    - The policy's settings (the options O(min_nodes) to O(forecast), with C(use_warm_pool), and O(pool_ebs_ratio))
+      and what they give, in seconds - the C(idle_window) and C(pool_keep_time), how long a stopped instance is kept
+      (null - for ever - with O(pool_ebs_ratio=0)).
   returned: always
   type: dict
   sample: {"min_nodes": 0, "max_nodes": 4, "cores_per_node": 1, "warm_boot_time": 60, "cold_boot_time": 600,
            "idle_timeout": null, "billing_minimum": 60, "end_of_hour": false, "hour_window": 300, "interval": 0,
-           "forecast": true, "use_warm_pool": true, "idle_window": 60}
+           "forecast": true, "use_warm_pool": true, "idle_window": 60, "pool_ebs_ratio": 0.0516,
+           "pool_keep_time": 20930.23}
 nodes:
   description: The nodes as the policy saw them (instance id, name, policy state).
   returned: always
@@ -233,11 +268,16 @@ POLICY_OPTIONS = dict(
     interval=dict(type="int", default=DEFAULTS["interval"]),
     forecast=dict(type="bool", default=DEFAULTS["forecast"]),
 )
+# the pool's size: not a policy setting of _autogrow.Config, its default is the actuator's
+POOL_OPTIONS = dict(
+    pool_ebs_ratio=dict(type="float", default=_fleet.POOL_EBS_RATIO),
+)
 
 
 def policy(module):
-    """The policy's :class:`Config` from the options; its errors name the option."""
+    """The policy's :class:`Config` from the options (O(pool_ebs_ratio) checked too); its errors name the option."""
     try:
+        _fleet.ebs_ratio(module.params["pool_ebs_ratio"])
         return _autogrow.Config(**{name: module.params[name] for name in POLICY_OPTIONS})
     except _autogrow.PolicyError as exc:
         module.fail_json(msg="Invalid autogrow settings for cluster %s: %s" % (module.params["cluster"], exc))
@@ -272,18 +312,20 @@ def main():
         scheduler_nodes=dict(type="dict", default={}),
         node_name_tag=dict(type="str", default=_tags.NODE_NAME_TAG),
         **POLICY_OPTIONS,
+        **POOL_OPTIONS,
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     config = policy(module)
     jobs, running, nodes = scheduler(module)
     ec2 = client_from_module(module, "ec2")
-    asg = client_from_module(module, "autoscaling") if params["pool_mode"] == "warm_pool" else None
+    # warm_pool mode acts through the group; either mode checks the group of a stopped instance it terminates
+    asg = client_from_module(module, "autoscaling")
 
     def body():
         done = _fleet.step(ec2, asg, params["cluster"], config, jobs=jobs, running=running, scheduler_nodes=nodes,
                            pool_mode=params["pool_mode"], node_name_tag=params["node_name_tag"],
-                           apply=not module.check_mode)
+                           apply=not module.check_mode, pool_ebs_ratio=params["pool_ebs_ratio"])
         return done.result(diff=module._diff)
 
     run_module(module, body)

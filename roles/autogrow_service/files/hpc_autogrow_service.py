@@ -5,9 +5,11 @@ Every ``interval`` seconds of the settings (or once with --once): read the sched
 certificate), then one step of the autogrow actuator - the same code as the hpc_autogrow module
 (_fleet.py with _autogrow.py, _aws.py and _tags.py, installed next to this file): observe the compute
 instances, decide, act through batched EC2 / Auto Scaling calls (at most 1,000 ids per call;
-throttling is retried by botocore's adaptive mode, set by _aws.py). Then resume the started nodes and
-drain the stopped ones in Slurm. Settings: a JSON file (--config), written by the role; its
-``policy`` keys are the hpc_autogrow module's option names.
+throttling is retried by botocore's adaptive mode, set by _aws.py), stopped instances kept past their
+keep time terminated (``pool_ebs_ratio``). Then resume the started nodes and drain the stopped ones in
+Slurm. Settings: a JSON file (--config), written by the role; its ``policy`` keys are the hpc_autogrow
+module's option names for the policy (_autogrow.Config), and its other keys (``pool_mode``,
+``node_name_tag``, ``pool_ebs_ratio``) the module's options of the same names.
 """
 # ruff: noqa: S603, S607 - runs the scheduler's own commands (squeue, sinfo, scontrol) from PATH, argv lists only
 
@@ -77,15 +79,23 @@ def read_scheduler(settings):
     return jobs, None, nodes  # grow-decision is the HPC Pack scheduler's own plan: no forecast
 
 
+def pool_ebs_ratio(settings):
+    """The settings' ``pool_ebs_ratio`` (the actuator's default when absent); PolicyError naming it when wrong."""
+    return fleet.ebs_ratio(settings.get("pool_ebs_ratio", fleet.POOL_EBS_RATIO))
+
+
 def step(settings, config, ec2, asg, dry_run=False):
     """One reconcile step: the scheduler, the actuator, then resume/drain in Slurm; returns the decision."""
     jobs, running, nodes_view = read_scheduler(settings)
     done = fleet.step(ec2, asg, settings["cluster"], config, jobs=jobs, running=running, scheduler_nodes=nodes_view,
                       pool_mode=settings.get("pool_mode", "tagged"),
-                      node_name_tag=settings.get("node_name_tag") or tags.NODE_NAME_TAG, apply=not dry_run)
+                      node_name_tag=settings.get("node_name_tag") or tags.NODE_NAME_TAG, apply=not dry_run,
+                      pool_ebs_ratio=pool_ebs_ratio(settings))
     decision = done.decision
-    LOG.info("demand %d, in service %d: start %s, launch %d, stop %s", decision.demand, decision.in_service,
-             done.started_nodes, decision.launch, done.stopped_nodes)
+    LOG.info("demand %d, in service %d: start %s, launch %d, stop %s, terminate %s", decision.demand,
+             decision.in_service, done.started_nodes, decision.launch, done.stopped_nodes, done.terminated)
+    for instance_id, reason in sorted(done.trim.kept.items()):
+        LOG.info("pool: keep %s, %s", instance_id, reason)
     if dry_run:
         return decision
     if settings.get("scheduler", "slurm") == "slurm":
@@ -129,6 +139,7 @@ def main(argv=None):
     settings = json.loads(Path(args.config).read_text())
     try:
         config = autogrow.Config(**settings.get("policy", {}))
+        pool_ebs_ratio(settings)
     except autogrow.PolicyError as exc:
         LOG.error("invalid policy in %s: %s", args.config, exc)
         return 2

@@ -8,6 +8,7 @@ Slurm commands replaced by the fixtures' output; an AWS failure is logged as ``s
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import shutil
@@ -95,10 +96,11 @@ def aws(moto_credentials):
         yield ec2
 
 
-def settings_file(tmp_path, **policy):
+def settings_file(tmp_path, pool_ebs_ratio=0.0516, **policy):
     """The settings the role writes (vars/main.yml ``_autogrow_service_settings``), with the module's option names."""
     settings = {"cluster": CLUSTER, "region": REGION, "endpoint_url": "", "scheduler": "slurm", "pool_mode": "tagged",
-                "node_name_tag": "hpc:node-name", "headnode": "", "cert_file": None, "key_file": None, "ca_file": None,
+                "node_name_tag": "hpc:node-name", "pool_ebs_ratio": pool_ebs_ratio, "headnode": "", "cert_file": None,
+                "key_file": None, "ca_file": None,
                 "policy": {"min_nodes": 0, "max_nodes": 4, "cores_per_node": 1, "warm_boot_time": 60,
                            "cold_boot_time": 600, "idle_timeout": None, "billing_minimum": 60, "end_of_hour": False,
                            "interval": 30, "forecast": True, **policy}}
@@ -158,6 +160,35 @@ def test_an_aws_failure_is_logged_and_the_step_fails(service, tmp_path, monkeypa
     assert ("reconcile step failed: Failed to describe the compute instances of cluster svc: "
             "RequestLimitExceeded: slow down (request id req-9)") in caplog.text
     assert "Traceback" not in caplog.text
+
+
+def test_stopped_instances_past_their_keep_time_are_terminated(service, aws, tmp_path, monkeypatch, caplog):
+    """One instance stopped longer than the keep time goes; the one stopped just now stays (role settings)."""
+    ids = sorted(i["InstanceId"] for r in aws.describe_instances()["Reservations"] for i in r["Instances"])
+    keep = service.autogrow.pool_keep_time(600, 60, 0.1)
+    aws.start_instances(InstanceIds=[ids[0]])
+    old = datetime.datetime.now(tz=datetime.UTC) - datetime.timedelta(seconds=keep + 60)
+    with monkeypatch.context() as patch:
+        patch.setattr("moto.ec2.models.instances.utcnow", lambda: old)
+        aws.stop_instances(InstanceIds=[ids[0]])  # EC2 stamps the stop time in StateTransitionReason
+    monkeypatch.setattr(service.subprocess, "run", Slurm("squeue_empty.json", "sinfo_idle.json"))
+    caplog.set_level(logging.INFO, logger="hpc-autogrow")
+    path = settings_file(tmp_path, pool_ebs_ratio=0.1)
+    assert service.main(["--config", str(path), "--once", "--dry-run"]) == 0
+    assert states(aws) == ["stopped", "stopped"]
+    assert f"terminate ['{ids[0]}']" in caplog.text
+    assert service.main(["--config", str(path), "--once"]) == 0
+    found = {i["InstanceId"]: i["State"]["Name"]
+             for r in aws.describe_instances()["Reservations"] for i in r["Instances"]}
+    assert found == {ids[0]: "terminated", ids[1]: "stopped"}
+    caplog.clear()
+    assert service.main(["--config", str(path), "--once"]) == 0
+    assert "terminate []" in caplog.text
+
+
+def test_a_wrong_pool_ebs_ratio_is_named(service, tmp_path, caplog):
+    assert service.main(["--config", str(settings_file(tmp_path, pool_ebs_ratio=-0.5)), "--once"]) == 2
+    assert "pool_ebs_ratio must be 0 or more" in caplog.text
 
 
 def test_a_policy_error_names_the_setting(service, tmp_path, caplog):
