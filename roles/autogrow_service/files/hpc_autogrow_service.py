@@ -106,12 +106,24 @@ def step(settings, config, ec2, asg, dry_run=False):
     return decision
 
 
-def run(settings, config, ec2, asg, *, once=False, dry_run=False, sleep=time.sleep):
-    """Reconcile every ``config.interval`` seconds (or once); a failed step is logged and retried next time."""
+def pause(interval, recheck_at, now):
+    """Seconds until the next step: ``interval``, or sooner when the decision asked to look again earlier
+    (``recheck_at``: an idle node's stop falling due, a reservation's nodes to start one boot before the
+    scheduler's expected start), at least 1 s."""
+    if recheck_at is None or recheck_at - now >= interval:
+        return interval
+    return max(1.0, recheck_at - now)
+
+
+def run(settings, config, ec2, asg, *, once=False, dry_run=False, sleep=time.sleep, clock=time.time):
+    """Reconcile every ``config.interval`` seconds, or at the decision's ``recheck_at`` when sooner (or once);
+    a failed step is logged and retried next time."""
     interval = config.interval or DEFAULT_INTERVAL
     while True:
+        recheck_at = None
         try:
-            step(settings, config, ec2, asg, dry_run=dry_run)
+            decision = step(settings, config, ec2, asg, dry_run=dry_run)
+            recheck_at = getattr(decision, "recheck_at", None)
         except fleet.AWSCallError as exc:
             LOG.error("reconcile step failed: %s", exc)
             if once:
@@ -126,7 +138,7 @@ def run(settings, config, ec2, asg, *, once=False, dry_run=False, sleep=time.sle
                 return 1
         if once:
             return 0
-        sleep(interval)
+        sleep(pause(interval, recheck_at, clock()))
 
 
 def main(argv=None):

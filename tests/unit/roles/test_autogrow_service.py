@@ -14,6 +14,7 @@ import logging
 import shutil
 import subprocess
 import sys
+import types
 
 import boto3
 import pytest
@@ -210,3 +211,26 @@ def test_the_service_sleeps_the_policy_interval_between_steps(service, tmp_path,
     with pytest.raises(KeyboardInterrupt):
         service.run(settings, service.autogrow.Config(**settings["policy"]), None, None, sleep=sleep)
     assert calls == ["step", 45, "step", 45]
+
+
+def test_the_service_steps_again_at_the_decisions_recheck_time_when_sooner(service, tmp_path, monkeypatch):
+    """A stop falling due or a reservation's nodes to start in 12 s: the next step comes then, not 45 s later."""
+    recheck = iter([1000.0 + 12, None, 1000.0 + 0.2, 1000.0 + 90])
+    calls = []
+
+    def step(*args, **kwargs):
+        calls.append("step")
+        return types.SimpleNamespace(recheck_at=next(recheck))
+
+    def sleep(seconds):
+        calls.append(seconds)
+        if len(calls) >= 8:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(service, "step", step)
+    settings = json.loads(settings_file(tmp_path, interval=45).read_text())
+    with pytest.raises(KeyboardInterrupt):
+        service.run(settings, service.autogrow.Config(**settings["policy"]), None, None, sleep=sleep,
+                    clock=lambda: 1000.0)
+    # sooner recheck -> 12 s; none -> the interval; due now -> at least 1 s; later than the interval -> the interval
+    assert calls == ["step", 12.0, "step", 45, "step", 1.0, "step", 45]
