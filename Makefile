@@ -16,6 +16,8 @@ PCLUSTER_STAMP := $(PCLUSTER_VENV)/.stamp-$(shell cat requirements/pcluster.txt 
 # stand-in on network-namespace hosts). Only the lab, integration and molecule targets need them.
 LAB_DEBS := packer slurm-wlm munge openssh-server iproute2
 TEST_STAMP := $(VENV)/.test-$(shell cat requirements/runtime.txt requirements/lab.txt requirements/test.txt | sha256sum | cut -c1-16)
+# Integration tests run on this many pytest-xdist workers (groups that must not overlap: tests/conftest.py).
+INTEGRATION_WORKERS ?= 2
 # Everything lab-facing runs with the lab's AWS settings (endpoint on 127.0.0.1, test credentials).
 LAB_ENV = set -a && source $(LAB)/env && set +a && export PATH="$(BIN):$$PATH" &&
 
@@ -92,7 +94,7 @@ unit: setup-dev
 	$(BIN)/pytest -q tests/unit
 
 integration: setup-test lab-up
-	$(LAB_ENV) pytest -q --durations=12 tests/integration
+	$(LAB_ENV) pytest -q --durations=12 -n $(INTEGRATION_WORKERS) --dist loadgroup tests/integration
 
 molecule: setup-test lab-up
 	$(LAB_ENV) molecule test -s lab

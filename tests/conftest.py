@@ -7,6 +7,7 @@ lab settings from .lab/env (start the lab with `make lab-up`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -26,11 +27,40 @@ COLLECTIONS = ROOT / ".lab" / "collections"
 _link = COLLECTIONS / "ansible_collections" / "hpcops" / "aws_hpc"
 if not _link.exists():
     _link.parent.mkdir(parents=True, exist_ok=True)
-    _link.symlink_to(Path("..") / ".." / ".." / "..")
+    with contextlib.suppress(FileExistsError):  # another xdist worker made it first
+        _link.symlink_to(Path("..") / ".." / ".." / "..")
 sys.path.insert(0, str(COLLECTIONS))
 sys.path.insert(0, str(ROOT / "lab"))
 
 import labctl  # noqa: E402 - lab/ joins the path just above
+
+# `make integration` runs the integration tests on two pytest-xdist workers (`-n 2 --dist loadgroup`): every
+# test file is a group, so its tests run in order on one worker, sharing their module fixtures. Files that share
+# something no test owns alone are one group, so they never run at the same time:
+# - the lab's Slurm cluster (lab/slurmlab.py: one set of compute hosts and node states; the any-folder test
+#   brings a second lab up and checks the machine is clean after);
+# - account-wide singletons (one CloudTrail multi-region trail and one AWS Config recorder per region);
+# - ParallelCluster's stacks (pcluster list-clusters lists every cluster of a region);
+# - Packer (one plugin folder and cache in the home folder).
+# The Slurm group is the longest, so it starts first.
+XDIST_GROUPS = {
+    "slurm": ("test_slurm_lab.py", "test_fleet_lab.py", "test_awx_job_templates.py", "test_any_folder.py"),
+    "account": ("test_guardrails.py", "test_guardrails_info.py", "test_module_budget.py"),
+    "pcluster": ("test_pcluster_dryrun.py", "test_teardown_extras.py"),
+    "packer": ("test_bake_playbook.py", "test_progress.py"),
+}
+_GROUP_OF = {name: group for group, names in XDIST_GROUPS.items() for name in names}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Give every integration test its xdist group (see XDIST_GROUPS) and run the Slurm group first."""
+    for item in items:
+        path = Path(str(item.fspath))
+        if path.parent.name == "integration":
+            item.add_marker(pytest.mark.xdist_group(name=_GROUP_OF.get(path.name, path.stem)))
+    items.sort(key=lambda item: _GROUP_OF.get(Path(str(item.fspath)).name) != "slurm")
+
 
 RECAP_LINE = re.compile(
     r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
