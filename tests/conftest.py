@@ -218,3 +218,21 @@ def moto_credentials(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     return monkeypatch
+
+
+@pytest.fixture
+def fleet_moto(moto_credentials):
+    """EC2 and Auto Scaling clients of moto in-process (us-east-1) with the launch template of the compute group of
+    cluster ``unit`` (``hpc-unit-computenode``), for the fleet actuator's unit tests."""
+    import boto3
+    from moto import mock_aws
+
+    from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _tags
+
+    moto_credentials.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        ec2.create_launch_template(LaunchTemplateName=_tags.compute_group_name("unit"),
+                                   LaunchTemplateData={"ImageId": image, "InstanceType": "c5.large"})
+        yield ec2, boto3.client("autoscaling", region_name="us-east-1")

@@ -15,7 +15,6 @@ import pytest
 import yaml
 from botocore.stub import Stubber
 from conftest import ROOT
-from moto import mock_aws
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _autogrow, _fleet, _tags
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import AWSCallError
@@ -77,15 +76,6 @@ def test_observe_names_nodes_by_private_dns_without_the_tag():
 
 
 # ------------------------------------------------------------------ one step against moto (in-process)
-@pytest.fixture
-def aws(moto_credentials):
-    moto_credentials.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        ec2 = boto3.client("ec2", region_name=REGION)
-        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-        ec2.create_launch_template(LaunchTemplateName=_tags.compute_group_name(CLUSTER),
-                                   LaunchTemplateData={"ImageId": image, "InstanceType": "c5.large"})
-        yield ec2, boto3.client("autoscaling", region_name=REGION)
 
 
 def launch(ec2, names, stopped=True):
@@ -109,8 +99,8 @@ def tag_value(item, key):
     return {tag["Key"]: tag["Value"] for tag in item.get("Tags") or []}.get(key)
 
 
-def test_step_starts_stopped_nodes_and_launches_the_rest(aws):
-    ec2, asg = aws
+def test_step_starts_stopped_nodes_and_launches_the_rest(fleet_moto):
+    ec2, asg = fleet_moto
     launch(ec2, ["n1"])
     config = _autogrow.Config(max_nodes=3)
     done = _fleet.step(ec2, asg, CLUSTER, config, jobs=[{"nodes": 3}], running=[], scheduler_nodes={})
@@ -126,8 +116,8 @@ def test_step_starts_stopped_nodes_and_launches_the_rest(aws):
     assert result["policy"]["cold_boot_time"] == _autogrow.DEFAULTS["cold_boot_time"]
 
 
-def test_step_records_idle_time_then_stops_idle_nodes(aws):
-    ec2, asg = aws
+def test_step_records_idle_time_then_stops_idle_nodes(fleet_moto):
+    ec2, asg = fleet_moto
     ids = launch(ec2, ["n1", "n2"], stopped=False)
     now = float(int(time.time())) + 1  # after the launch
     sched = {"n1": "idle", "n2": "busy"}
@@ -143,8 +133,8 @@ def test_step_records_idle_time_then_stops_idle_nodes(aws):
     assert tag_value(_fleet.compute_instances(ec2, CLUSTER)[0], _tags.IDLE_TAG) is None
 
 
-def test_step_without_apply_changes_nothing(aws):
-    ec2, asg = aws
+def test_step_without_apply_changes_nothing(fleet_moto):
+    ec2, asg = fleet_moto
     launch(ec2, ["n1", "n2"])
     done = _fleet.step(ec2, asg, CLUSTER, _autogrow.Config(max_nodes=2), jobs=[{"nodes": 2}], apply=False)
     assert done.started_nodes == ["n1", "n2"]
@@ -152,8 +142,8 @@ def test_step_without_apply_changes_nothing(aws):
     assert states(ec2) == {"n1": "stopped", "n2": "stopped"}
 
 
-def test_warm_pool_mode_sets_the_desired_capacity_and_scales_in(aws):
-    ec2, asg = aws
+def test_warm_pool_mode_sets_the_desired_capacity_and_scales_in(fleet_moto):
+    ec2, asg = fleet_moto
     name = _tags.compute_group_name(CLUSTER)
     subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
     asg.create_auto_scaling_group(AutoScalingGroupName=name, MinSize=0, MaxSize=4, DesiredCapacity=1,

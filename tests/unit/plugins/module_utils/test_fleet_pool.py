@@ -16,7 +16,6 @@ import pytest
 import yaml
 from botocore.stub import Stubber
 from conftest import ROOT
-from moto import mock_aws
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _autogrow, _fleet, _tags
 
@@ -112,15 +111,6 @@ def test_a_group_at_its_minimum_size_keeps_the_instance_with_the_cause():
 
 
 # ------------------------------------------------------------------ against moto (in-process)
-@pytest.fixture
-def aws(moto_credentials):
-    moto_credentials.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        ec2 = boto3.client("ec2", region_name=REGION)
-        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-        ec2.create_launch_template(LaunchTemplateName=_tags.compute_group_name(CLUSTER),
-                                   LaunchTemplateData={"ImageId": image, "InstanceType": "c5.large"})
-        yield ec2, boto3.client("autoscaling", region_name=REGION)
 
 
 NOW = float(int(time.time()))
@@ -166,8 +156,8 @@ def states(ec2):
     return names
 
 
-def test_old_stopped_instances_go_young_and_unknown_stay_check_mode_first_then_rerun(aws, monkeypatch):
-    ec2, asg = aws
+def test_old_stopped_instances_go_young_and_unknown_stay_check_mode_first_then_rerun(fleet_moto, monkeypatch):
+    ec2, asg = fleet_moto
     ids = launch(ec2, ["old1", "old2", "young", "unknown"])
     stop_at(monkeypatch, ec2, [ids["old1"]], NOW - KEEP - 600)
     stop_at(monkeypatch, ec2, [ids["old2"]], NOW - KEEP - 1)
@@ -196,8 +186,8 @@ def test_old_stopped_instances_go_young_and_unknown_stay_check_mode_first_then_r
     assert again["terminated"] == []
 
 
-def test_the_instances_a_step_starts_are_never_terminated(aws, monkeypatch):
-    ec2, asg = aws
+def test_the_instances_a_step_starts_are_never_terminated(fleet_moto, monkeypatch):
+    ec2, asg = fleet_moto
     ids = launch(ec2, ["a", "b", "c"])
     for offset, name in enumerate(["a", "b", "c"]):  # all due; "c" stopped last
         stop_at(monkeypatch, ec2, [ids[name]], NOW - KEEP - 1000 + offset)
@@ -208,8 +198,8 @@ def test_the_instances_a_step_starts_are_never_terminated(aws, monkeypatch):
     assert {states(ec2)["b"], states(ec2)["c"]} <= {"pending", "running"}
 
 
-def test_zero_ratio_keeps_every_stopped_instance(aws, monkeypatch):
-    ec2, asg = aws
+def test_zero_ratio_keeps_every_stopped_instance(fleet_moto, monkeypatch):
+    ec2, asg = fleet_moto
     ids = launch(ec2, ["old"])
     stop_at(monkeypatch, ec2, ids.values(), NOW - 10 * KEEP)
     done = _fleet.step(ec2, asg, CLUSTER, _autogrow.Config(max_nodes=1), jobs=[], now=NOW, pool_ebs_ratio=0)
@@ -219,8 +209,8 @@ def test_zero_ratio_keeps_every_stopped_instance(aws, monkeypatch):
     assert states(ec2) == {"old": "stopped"}
 
 
-def test_a_stopped_group_member_goes_through_the_group_and_the_desired_capacity_follows(aws, monkeypatch):
-    ec2, asg = aws
+def test_a_stopped_group_member_goes_through_the_group_and_the_desired_capacity_follows(fleet_moto, monkeypatch):
+    ec2, asg = fleet_moto
     name = _tags.compute_group_name(CLUSTER)
     subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
     asg.create_auto_scaling_group(AutoScalingGroupName=name, MinSize=0, MaxSize=4, DesiredCapacity=2,
