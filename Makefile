@@ -94,7 +94,7 @@ unit: setup-dev
 	$(BIN)/pytest -q tests/unit
 
 integration: setup-test lab-up
-	$(LAB_ENV) pytest -q --durations=12 -n $(INTEGRATION_WORKERS) --dist loadgroup tests/integration
+	$(LAB_ENV) pytest -q --durations=12 -n $(INTEGRATION_WORKERS) --dist loadgroup --no-loadscope-reorder tests/integration
 
 molecule: setup-test lab-up
 	$(LAB_ENV) molecule test -s lab

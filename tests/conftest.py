@@ -42,7 +42,9 @@ import labctl  # noqa: E402 - lab/ joins the path just above
 # - account-wide singletons (one CloudTrail multi-region trail and one AWS Config recorder per region);
 # - ParallelCluster's stacks (pcluster list-clusters lists every cluster of a region);
 # - Packer (one plugin folder and cache in the home folder).
-# The Slurm group is the longest, so it starts first.
+# Longest first (measured with --durations): the Slurm group, then the files that run site.yml several times.
+# With --no-loadscope-reorder pytest-xdist keeps this order and gives a worker the next group when it is nearly
+# done with its own, so the long groups start early and the two workers end together.
 XDIST_GROUPS = {
     "slurm": ("test_slurm_lab.py", "test_fleet_lab.py", "test_awx_job_templates.py", "test_any_folder.py"),
     "account": ("test_guardrails.py", "test_guardrails_info.py", "test_module_budget.py"),
@@ -50,16 +52,21 @@ XDIST_GROUPS = {
     "packer": ("test_bake_playbook.py", "test_progress.py"),
 }
 _GROUP_OF = {name: group for group, names in XDIST_GROUPS.items() for name in names}
+FIRST = ("slurm", "test_site", "test_ssm_endpoints", "test_installed_collection", "pcluster", "test_site_gates")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Give every integration test its xdist group (see XDIST_GROUPS) and run the Slurm group first."""
-    for item in items:
+    """Give every integration test its xdist group (see XDIST_GROUPS); the longest groups (FIRST) start first."""
+
+    def group(item):
         path = Path(str(item.fspath))
-        if path.parent.name == "integration":
-            item.add_marker(pytest.mark.xdist_group(name=_GROUP_OF.get(path.name, path.stem)))
-    items.sort(key=lambda item: _GROUP_OF.get(Path(str(item.fspath)).name) != "slurm")
+        return _GROUP_OF.get(path.name, path.stem) if path.parent.name == "integration" else None
+
+    for item in items:
+        if group(item) is not None:
+            item.add_marker(pytest.mark.xdist_group(name=group(item)))
+    items.sort(key=lambda item: FIRST.index(group(item)) if group(item) in FIRST else len(FIRST))
 
 
 RECAP_LINE = re.compile(
