@@ -136,9 +136,9 @@ class Preset(_Base):
 
     def decide(self, now):
         world = self.world
+        usable = (cl.BUSY, cl.IDLE, cl.STARTING)
         nodes = [slot for slot in world.slots
-                 if slot.state in (cl.BUSY, cl.IDLE, cl.STARTING) or (slot.state == cl.STOPPED and
-                                                                     slot.retry_at <= now)]
+                 if slot.state in usable or (slot.state == cl.STOPPED and slot.retry_at <= now)]
         decision = autogrow.decide(now, self._summary(now), nodes, self.config)
         by_id = {slot.node_id: slot for slot in nodes}
         failed = False

@@ -81,7 +81,7 @@ def test_the_guard_catches_a_forecast_fed_runtimes(monkeypatch):
     real = sim._policies.autogrow.forecast
 
     def cheating(now, pending, running, capacity, depth=500):
-        pending = [(nodes, estimate) for nodes, estimate in pending]
+        pending = list(pending)
         world_jobs = [job for job in jobs if job.start is None and job.submit <= now]
         for job in world_jobs:
             job.runtime  # noqa: B018 - the peek under test
