@@ -207,7 +207,8 @@ def ebs_ratio(value):
     except (TypeError, ValueError):
         raise _autogrow.PolicyError("pool_ebs_ratio must be a number, got %r" % (value,)) from None
     if not 0 <= ratio < _autogrow.INF:  # NaN fails too
-        raise _autogrow.PolicyError("pool_ebs_ratio must be 0 or more (0: keep stopped instances), got %r" % (value,))
+        raise _autogrow.PolicyError("pool_ebs_ratio must be a finite number, 0 or more (0: keep stopped instances), "
+                                    "got %r" % (value,))
     return ratio
 
 
@@ -245,9 +246,12 @@ def plan_trim(now, nodes, decision, config, ratio):
     """The stopped instances to terminate (:func:`_autogrow.pool_trim` over ``pool_keep_time``), as a :class:`Trim`.
 
     Only stopped (warm) nodes whose stop time is known, never one ``decision`` starts; all go through EC2
-    until :func:`route_trim` has looked at their groups.
+    until :func:`route_trim` has looked at their groups. Nothing when a warm start saves nothing over a fresh
+    launch (``cold_boot_time <= warm_boot_time``): a keep time of 0 would empty the pool on a setting's slip.
     """
     keep_time = _autogrow.pool_keep_time(config.cold_boot_time, config.warm_boot_time, ratio)
+    if keep_time <= 0:  # cold_boot_time <= warm_boot_time: no saving to weigh, so settings, not data: keep the pool
+        return Trim(ratio, _autogrow.INF, [], None)
     starting = set(decision.start)
     pool = [node for node in nodes if node.state == _autogrow.STOPPED and node.warm and node.node_id not in starting]
     due, recheck_at = _autogrow.pool_trim(now, pool, keep_time)
@@ -312,8 +316,31 @@ def terminate(ec2, asg, trim):
                 raise
             trim.in_group.remove(instance_id)
             trim.kept[instance_id] = str(exc)
-    for batch in _autogrow.batches(trim.outside, BATCH):
-        aws_call("terminate %s" % ", ".join(batch), ec2.terminate_instances, InstanceIds=batch)
+    for batch in _autogrow.batches(list(trim.outside), BATCH):
+        try:
+            aws_call("terminate %s" % ", ".join(batch), ec2.terminate_instances, InstanceIds=batch)
+        except AWSCallError as exc:
+            if exc.code not in REFUSED:
+                raise
+            _terminate_one_by_one(ec2, trim, batch)
+
+
+# EC2 refuses a whole TerminateInstances call for one instance it may not terminate (termination protection:
+# OperationNotPermitted; an IAM condition on the instance: UnauthorizedOperation).
+REFUSED = ("OperationNotPermitted", "UnauthorizedOperation")
+
+
+def _terminate_one_by_one(ec2, trim, batch):
+    """After a refused batch: each instance on its own, so the others still go and a refused one is kept, with
+    EC2's message, instead of failing every later step on it."""
+    for instance_id in batch:
+        try:
+            aws_call("terminate %s" % instance_id, ec2.terminate_instances, InstanceIds=[instance_id])
+        except AWSCallError as exc:
+            if exc.code not in REFUSED:
+                raise
+            trim.outside.remove(instance_id)
+            trim.kept[instance_id] = str(exc)
 
 
 class Step(object):
@@ -373,7 +400,10 @@ class Step(object):
         }
         if diff:
             after = decision.in_service + len(decision.start) + decision.launch - len(decision.stop)
-            result["diff"] = {"before": {"in_service": decision.in_service}, "after": {"in_service": after}}
+            pool = sum(1 for node in self.nodes if node.state == _autogrow.STOPPED and node.warm)
+            pool_after = pool - len(decision.start) + len(decision.stop) - len(self.terminated)
+            result["diff"] = {"before": {"in_service": decision.in_service, "stopped": pool},
+                              "after": {"in_service": after, "stopped": pool_after}}
         return result
 
 

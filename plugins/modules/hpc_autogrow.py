@@ -148,7 +148,7 @@ attributes:
   diff_mode:
     support: full
     details:
-      - Shows the nodes in service before and after.
+      - Shows the nodes in service and the stopped pool instances before and after.
   idempotent:
     support: partial
     details:

@@ -85,7 +85,8 @@ def pool_ebs_ratio(settings):
 
 
 def step(settings, config, ec2, asg, dry_run=False):
-    """One reconcile step: the scheduler, the actuator, then resume/drain in Slurm; returns the decision."""
+    """One reconcile step: the scheduler, the actuator, then resume/drain in Slurm; returns the actuator's step
+    (its ``decision``, and ``recheck_at``: the decision's or the next pool instance's to trim, whichever first)."""
     jobs, running, nodes_view = read_scheduler(settings)
     done = fleet.step(ec2, asg, settings["cluster"], config, jobs=jobs, running=running, scheduler_nodes=nodes_view,
                       pool_mode=settings.get("pool_mode", "tagged"),
@@ -97,13 +98,13 @@ def step(settings, config, ec2, asg, dry_run=False):
     for instance_id, reason in sorted(done.trim.kept.items()):
         LOG.info("pool: keep %s, %s", instance_id, reason)
     if dry_run:
-        return decision
+        return done
     if settings.get("scheduler", "slurm") == "slurm":
         for name in done.started_nodes:
             subprocess.run(sched.slurm_resume_argv(name), check=False)
         for name in done.stopped_nodes:
             subprocess.run(sched.slurm_drain_argv(name, "hpc autogrow stopped the instance"), check=False)
-    return decision
+    return done
 
 
 def pause(interval, recheck_at, now):
@@ -122,8 +123,8 @@ def run(settings, config, ec2, asg, *, once=False, dry_run=False, sleep=time.sle
     while True:
         recheck_at = None
         try:
-            decision = step(settings, config, ec2, asg, dry_run=dry_run)
-            recheck_at = getattr(decision, "recheck_at", None)
+            done = step(settings, config, ec2, asg, dry_run=dry_run)
+            recheck_at = getattr(done, "recheck_at", None)
         except fleet.AWSCallError as exc:
             LOG.error("reconcile step failed: %s", exc)
             if once:

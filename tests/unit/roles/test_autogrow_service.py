@@ -143,8 +143,8 @@ def test_idle_nodes_are_stopped_and_drained(service, aws, tmp_path, monkeypatch)
     monkeypatch.setattr(service.subprocess, "run", slurm)
     settings = json.loads(settings_file(tmp_path, idle_timeout=0, billing_minimum=0).read_text())
     config = service.autogrow.Config(**settings["policy"])
-    decision = service.step(settings, config, aws, None)  # idle in Slurm, no idle window (test settings)
-    assert sorted(decision.stop) == sorted(ids)
+    done = service.step(settings, config, aws, None)  # idle in Slurm, no idle window (test settings)
+    assert sorted(done.decision.stop) == sorted(ids)
     assert states(aws) == ["stopped", "stopped"]
     assert [argv[3] for argv in slurm.scontrol] == ["state=drain", "state=drain"]
 

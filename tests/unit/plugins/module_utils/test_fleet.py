@@ -112,7 +112,7 @@ def test_step_starts_stopped_nodes_and_launches_the_rest(fleet_moto):
     assert {i["State"]["Name"] for i in found} <= {"pending", "running"}
     result = done.result(diff=True)
     assert result["changed"] is True
-    assert result["diff"] == {"before": {"in_service": 0}, "after": {"in_service": 3}}
+    assert result["diff"] == {"before": {"in_service": 0, "stopped": 1}, "after": {"in_service": 3, "stopped": 0}}
     assert result["policy"]["cold_boot_time"] == _autogrow.DEFAULTS["cold_boot_time"]
 
 

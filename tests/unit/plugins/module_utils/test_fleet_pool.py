@@ -209,6 +209,36 @@ def test_zero_ratio_keeps_every_stopped_instance(fleet_moto, monkeypatch):
     assert states(ec2) == {"old": "stopped"}
 
 
+def test_a_protected_instance_is_kept_with_ec2s_reason_and_the_others_still_go(fleet_moto, monkeypatch):
+    """EC2 refuses a whole TerminateInstances call for one instance with termination protection
+    (OperationNotPermitted): the others are terminated one by one and the protected one is kept, so later steps
+    do not fail on it for ever."""
+    ec2, asg = fleet_moto
+    ids = launch(ec2, ["a", "b", "c"])
+    ec2.modify_instance_attribute(InstanceId=ids["b"], DisableApiTermination={"Value": True})
+    stop_at(monkeypatch, ec2, list(ids.values()), NOW - KEEP - 1)
+    config = _autogrow.Config(max_nodes=4)
+    done = _fleet.step(ec2, asg, CLUSTER, config, jobs=[], now=NOW)
+    assert done.terminated == sorted([ids["a"], ids["c"]])
+    assert "OperationNotPermitted" in done.trim.kept[ids["b"]]
+    assert done.result(diff=True)["diff"] == {"before": {"in_service": 0, "stopped": 3},
+                                              "after": {"in_service": 0, "stopped": 1}}
+    assert states(ec2) == {"a": "terminated", "b": "stopped", "c": "terminated"}
+    again = _fleet.step(ec2, asg, CLUSTER, config, jobs=[], now=NOW)
+    assert again.terminated == []
+    assert ids["b"] in again.trim.kept
+
+
+def test_no_trim_when_a_warm_start_saves_nothing(fleet_moto, monkeypatch):
+    """cold_boot_time <= warm_boot_time gives a keep time of 0: the pool is kept rather than emptied."""
+    ec2, asg = fleet_moto
+    ids = launch(ec2, ["a"])
+    stop_at(monkeypatch, ec2, [ids["a"]], NOW - 10 * KEEP)
+    config = _autogrow.Config(max_nodes=4, cold_boot_time=60, warm_boot_time=60)
+    assert _fleet.step(ec2, asg, CLUSTER, config, jobs=[], now=NOW).terminated == []
+    assert states(ec2) == {"a": "stopped"}
+
+
 def test_a_stopped_group_member_goes_through_the_group_and_the_desired_capacity_follows(fleet_moto, monkeypatch):
     ec2, asg = fleet_moto
     name = _tags.compute_group_name(CLUSTER)

@@ -47,8 +47,8 @@ def test_pool_ebs_ratio_is_documented_with_the_actuators_default_and_the_collect
 
 
 @pytest.mark.parametrize(("value", "message"), [
-    (-1, "pool_ebs_ratio must be 0 or more (0: keep stopped instances), got -1.0"),
-    ("nan", "pool_ebs_ratio must be 0 or more (0: keep stopped instances), got nan"),
+    (-1, "pool_ebs_ratio must be a finite number, 0 or more (0: keep stopped instances), got -1.0"),
+    ("nan", "pool_ebs_ratio must be a finite number, 0 or more (0: keep stopped instances), got nan"),
 ])
 def test_a_wrong_pool_ebs_ratio_fails_naming_the_option(moto_credentials, capsys, value, message):
     result = run(capsys, pool_ebs_ratio=value)
