@@ -72,14 +72,19 @@ def job_state(job_id):
     return out.split("JobState=")[1].split()[0]
 
 
-def release_when_drained(node, release, rounds_time=30, timeout=600):
+def release_when_drained(node, release, rounds_time=60, timeout=600):
     """Let the held job end ``rounds_time`` seconds after ``node`` is drained (the pool's rounds, 3 s apart, see it
-    draining and busy meanwhile); at the latest after ``timeout`` seconds."""
+    draining and busy meanwhile); at the latest after ``timeout`` seconds, whatever happens in this thread."""
     deadline = time.time() + timeout
-    while time.time() < deadline and "drain" not in node_states().get(node, ""):
-        time.sleep(1)
-    time.sleep(rounds_time)
-    release.touch()
+    try:
+        while time.time() < deadline:
+            with contextlib.suppress(subprocess.CalledProcessError, ValueError):  # a moment sinfo cannot answer
+                if "drain" in node_states().get(node, ""):
+                    break
+            time.sleep(1)
+        time.sleep(rounds_time)
+    finally:
+        release.touch()
 
 
 def tags(resource):
