@@ -1,6 +1,6 @@
 """Replay Standard Workload Format traces: autogrow against ParallelCluster, measured honestly.
 
-    benchmarks/autogrow_sim.py --trace ../shared/traces/lublin_256.swf \\
+    benchmarks/autogrow_sim.py --trace lublin_256.swf \\
         --trace benchmarks/traces/lublin_synth_a.swf --trace benchmarks/traces/lublin_synth_b.swf
     benchmarks/autogrow_sim.py --trace FILE.swf --policy autogrow --json
 
