@@ -189,7 +189,7 @@ def test_stopped_instances_past_their_keep_time_are_terminated(service, aws, tmp
 
 def test_a_wrong_pool_ebs_ratio_is_named(service, tmp_path, caplog):
     assert service.main(["--config", str(settings_file(tmp_path, pool_ebs_ratio=-0.5)), "--once"]) == 2
-    assert "pool_ebs_ratio must be 0 or more" in caplog.text
+    assert "pool_ebs_ratio must be a finite number, 0 or more" in caplog.text
 
 
 def test_a_policy_error_names_the_setting(service, tmp_path, caplog):
