@@ -51,20 +51,13 @@ attributes:
       - This action does not modify state.
 """
 
-    # The collection's AWS modules (the C(aws) action group of meta/runtime.yml): the descriptions above (a literal:
-    # ansible-test reads fragments without running them), the group's membership, and full check mode.
-    AWS = r"""options: {}
+    # The collection's AWS modules (the C(aws) action group of meta/runtime.yml): full check mode and the group's
+    # membership. Use together with the DOCUMENTATION fragment, which describes check_mode.
+    AWS = r"""
+options: {}
 attributes:
   check_mode:
     support: full
-    description: Can run in C(check_mode) and return changed status prediction without modifying the target.
-  diff_mode:
-    description:
-      - Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
-  idempotent:
-    description:
-      - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-      - This assumes that the system controlled/queried by the module has not changed in a relevant way.
   action_group:
     description:
       - Use C(group/hpcops.aws_hpc.aws) in C(module_defaults) to set defaults for this module.

@@ -77,6 +77,7 @@ options:
         every run; writing it does not count as a change.
     type: path
 extends_documentation_fragment:
+  - hpcops.aws_hpc.attributes
   - hpcops.aws_hpc.attributes.aws
   - amazon.aws.common.modules
   - amazon.aws.region.modules

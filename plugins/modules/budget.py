@@ -143,6 +143,7 @@ notes:
   - An AWS failure fails the module with the AWS error code, message and request id (C(error),
     C(response_metadata)); the message names the budget.
 extends_documentation_fragment:
+  - hpcops.aws_hpc.attributes
   - hpcops.aws_hpc.attributes.aws
   - amazon.aws.common.modules
   - amazon.aws.region.modules

@@ -85,6 +85,7 @@ options:
     elements: str
     default: []
 extends_documentation_fragment:
+  - hpcops.aws_hpc.attributes
   - hpcops.aws_hpc.attributes.aws
   - amazon.aws.common.modules
   - amazon.aws.region.modules

@@ -57,6 +57,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - hpcops.aws_hpc.attributes
   - hpcops.aws_hpc.attributes.aws
   - hpcops.aws_hpc.attributes.info_module
   - hpcops.aws_hpc.attributes.idempotent_not_modify_state

@@ -60,6 +60,7 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
+  - hpcops.aws_hpc.attributes
   - hpcops.aws_hpc.attributes.aws
   - hpcops.aws_hpc.attributes.info_module
   - hpcops.aws_hpc.attributes.idempotent_not_modify_state

@@ -137,6 +137,7 @@ options:
     default: 0.0516
     version_added: 0.1.0
 extends_documentation_fragment:
+  - hpcops.aws_hpc.attributes
   - hpcops.aws_hpc.attributes.aws
   - amazon.aws.common.modules
   - amazon.aws.region.modules

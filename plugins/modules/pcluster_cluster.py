@@ -146,6 +146,7 @@ options:
         root), the action plugin leaves it unset; RV(progress) in the result has the status changes either way.
     type: path
 extends_documentation_fragment:
+  - hpcops.aws_hpc.attributes
   - hpcops.aws_hpc.attributes.aws
   - amazon.aws.common.modules
   - amazon.aws.region.modules
