@@ -21,7 +21,7 @@ INTEGRATION_WORKERS ?= 2
 # Everything lab-facing runs with the lab's AWS settings (endpoint on 127.0.0.1, test credentials).
 LAB_ENV = set -a && source $(LAB)/env && set +a && export PATH="$(BIN):$$PATH" &&
 
-.PHONY: help lab lab-up lab-down lab-debs setup setup-dev setup-test test lint unit integration molecule \
+.PHONY: help lab lab-up lab-down lab-debs setup setup-dev setup-test test lint unit integration reliability molecule \
         sanity docs docs-check changelog-lint collection-build clean
 
 help:
@@ -94,7 +94,14 @@ unit: setup-dev
 	$(BIN)/pytest -q tests/unit
 
 integration: setup-test lab-up
+	rm -rf .lab/reliability
 	$(LAB_ENV) pytest -q --durations=12 -n $(INTEGRATION_WORKERS) --dist loadgroup --no-loadscope-reorder tests/integration
+	$(BIN)/python benchmarks/reliability.py --check-targets
+
+# The reliability scenarios alone (faults, crash and resume, concurrent runs, bad input, fail-safe autoscaling) and
+# their report side by side with the clean runs (docs/reliability.md).
+reliability: setup-test lab-up
+	$(BIN)/python benchmarks/reliability.py --run --check-targets
 
 molecule: setup-test lab-up
 	$(LAB_ENV) molecule test -s lab

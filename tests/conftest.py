@@ -216,6 +216,27 @@ def run_playbook(ansible_env):
     return _run
 
 
+RELIABILITY_DIR = ROOT / ".lab" / "reliability"
+
+
+def reliability_record(area: str, case: str, clean, observed, ok: bool, **details) -> Path:
+    """Keep one figure of the reliability report (benchmarks/reliability.py prints them side by side).
+
+    ``area`` is one of faults, crash, concurrent, bad_input; ``case`` names the scenario (``site.yml``, ``bake
+    killed while Packer runs``...); ``clean`` is what the clean run showed and ``observed`` what this run showed
+    (short strings or numbers); ``ok`` whether the test's assertions held; ``details`` any counts worth keeping
+    (faults injected, faults survived...). One JSON file per (area, case), rewritten by a later run.
+    """
+    import json
+
+    RELIABILITY_DIR.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{area} {case}".lower()).strip("-")
+    path = RELIABILITY_DIR / f"{slug}.json"
+    record = {"area": area, "case": case, "clean": clean, "observed": observed, "ok": bool(ok), **details}
+    path.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+    return path
+
+
 @pytest.fixture
 def moto_credentials(monkeypatch):
     """Environment for moto in-process (``mock_aws``): dummy keys, no endpoint, profile or shared files of the
