@@ -59,13 +59,50 @@ def _states(value):
     return [word.strip().upper() for word in words if word and word.strip()]
 
 
+SQUEUE = "squeue_json (the output of squeue --json)"
+SINFO = "sinfo_json (the output of sinfo --json)"
+
+
 def _load(text, source):
+    """The parsed JSON of ``text``; SchedulerError naming ``source`` (the option) and what is wrong."""
     if isinstance(text, (dict, list)):
         return text
     try:
         return json.loads(text)
     except (TypeError, ValueError) as exc:
-        raise SchedulerError("%s is not JSON: %s" % (source, exc)) from None
+        start = str(text or "").strip()[:80]
+        raise SchedulerError("%s is not JSON (%s); it starts with %r" % (source, exc, start)) from None
+
+
+def _slurm_list(text, source, key):
+    """The ``key`` list of a Slurm JSON document; SchedulerError when absent or when Slurm reports errors.
+
+    A document without the list (an error answer, ``{}``) would read as an empty queue or no nodes, so it
+    is refused: an unreadable scheduler must never look like an idle one.
+    """
+    data = _load(text, source)
+    if not isinstance(data, dict):
+        raise SchedulerError("%s must be a JSON object with a %r list, got a JSON %s"
+                             % (source, key, type(data).__name__))
+    errors = [item.get("error") or item.get("description") or str(item) if isinstance(item, dict) else str(item)
+              for item in data.get("errors") or []]
+    if errors:
+        raise SchedulerError("%s reports Slurm errors: %s" % (source, "; ".join(str(e) for e in errors)))
+    items = data.get(key)
+    if not isinstance(items, list):
+        raise SchedulerError("%s has no %r list (keys: %s)" % (source, key, ", ".join(sorted(data)) or "none"))
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise SchedulerError("%s: %s[%d] must be a JSON object, got %r" % (source, key, index, item))
+    return items
+
+
+def _field(source, where, name, value, convert):
+    """``convert(value)``; SchedulerError naming the source, the item and the field when it cannot be read."""
+    try:
+        return convert(value)
+    except (TypeError, ValueError):
+        raise SchedulerError("%s: %s field %s must be a number, got %r" % (source, where, name, value)) from None
 
 
 # ------------------------------------------------------------------ Slurm
@@ -82,48 +119,54 @@ def _time_limit_s(value):
     return minutes * 60
 
 
-def _slurm_jobs(squeue_json, partition, states):
-    data = _load(squeue_json, "squeue --json output")
-    for job in data.get("jobs", []):
+def _num(source, where, item, name, convert=_number):
+    return _field(source, where, name, item.get(name), convert)
+
+
+def _slurm_jobs(squeue_json, partition, states, source):
+    """(job, where) of the jobs in ``states``; ``where`` names the job in errors (``jobs[3] (job 12)``)."""
+    for index, job in enumerate(_slurm_list(squeue_json, source or SQUEUE, "jobs")):
         if not set(_states(job.get("job_state"))) & set(states):
             continue
         if partition and partition not in str(job.get("partition", "")).split(","):
             continue
-        yield job
+        yield job, "jobs[%d] (job %s)" % (index, job.get("job_id"))
 
 
-def slurm_pending_jobs(squeue_json, partition=None):
+def slurm_pending_jobs(squeue_json, partition=None, source=None):
     """Pending jobs from ``squeue --json`` (optionally of one partition), oldest first.
 
     ``time_limit_s`` is the job's limit (the runtime estimate the forecast uses), ``None`` when
-    it has none.
+    it has none. Errors name ``source`` (by default the hpc_autogrow option, :data:`SQUEUE`).
     """
+    source = source or SQUEUE
     jobs = []
-    for job in _slurm_jobs(squeue_json, partition, ("PENDING",)):
+    for job, where in _slurm_jobs(squeue_json, partition, ("PENDING",), source):
         jobs.append({
             "id": str(job.get("job_id")),
-            "nodes": max(_number(job.get("node_count")), 1),
-            "cores": _number(job.get("cpus")),
-            "submit": _number(job.get("submit_time")),
-            "time_limit_s": _time_limit_s(job.get("time_limit")),
+            "nodes": max(_num(source, where, job, "node_count"), 1),
+            "cores": _num(source, where, job, "cpus"),
+            "submit": _num(source, where, job, "submit_time"),
+            "time_limit_s": _num(source, where, job, "time_limit", _time_limit_s),
             "reason": job.get("state_reason", ""),
         })
     jobs.sort(key=lambda item: (item["submit"], item["id"]))
     return jobs
 
 
-def slurm_running_jobs(squeue_json, partition=None):
+def slurm_running_jobs(squeue_json, partition=None, source=None):
     """Running jobs from ``squeue --json``: id, nodes and expected ``end`` (``None`` when unlimited).
 
     Slurm sets a running job's end time from its time limit (a year ahead when it has none).
     """
+    source = source or SQUEUE
     jobs = []
-    for job in _slurm_jobs(squeue_json, partition, _RUNNING):
-        limited = _time_limit_s(job.get("time_limit")) is not None
-        end = _number(job.get("end_time"))
+    for job, where in _slurm_jobs(squeue_json, partition, _RUNNING, source):
+        limited = _num(source, where, job, "time_limit", _time_limit_s) is not None
+        end = _num(source, where, job, "end_time")
         jobs.append({
             "id": str(job.get("job_id")),
-            "nodes": max(_number(job.get("node_count")), 1),
+            "nodes": max(_num(source, where, job, "node_count"), 1),
             "end": end if limited and end > 0 else None,
         })
     jobs.sort(key=lambda item: item["id"])
@@ -145,22 +188,51 @@ def slurm_node_state(states):
     return UNKNOWN
 
 
-def slurm_nodes(sinfo_json):
-    """Node name -> {state, cpus, alloc_cpus, reason} from ``sinfo --json``."""
-    data = _load(sinfo_json, "sinfo --json output")
+def slurm_nodes(sinfo_json, source=None):
+    """Node name -> {state, cpus, alloc_cpus, reason} from ``sinfo --json``; errors name ``source``
+    (by default the hpc_autogrow option, :data:`SINFO`)."""
+    source = source or SINFO
     nodes = {}
-    for node in data.get("nodes", []):
+    for index, node in enumerate(_slurm_list(sinfo_json, source, "nodes")):
         name = node.get("name") or node.get("hostname")
         if not name:
             continue
+        where = "nodes[%d] (%s)" % (index, name)
         words = _states(node.get("state")) + _states(node.get("state_flags"))
         nodes[name] = {
             "state": slurm_node_state(words),
             "slurm_state": "+".join(words),
-            "cpus": _number(node.get("cpus")),
-            "alloc_cpus": _number(node.get("alloc_cpus")),
+            "cpus": _num(source, where, node, "cpus"),
+            "alloc_cpus": _num(source, where, node, "alloc_cpus"),
             "reason": node.get("reason", ""),
         }
+    return nodes
+
+
+def check_jobs(jobs, option):
+    """``jobs`` (a list of dicts with ``nodes``/``cores``/``end`` numbers) as given; errors name ``option``."""
+    if not isinstance(jobs, list):
+        raise SchedulerError("%s must be a list of jobs, got %r" % (option, jobs))
+    for index, job in enumerate(jobs):
+        if not isinstance(job, dict):
+            raise SchedulerError("%s[%d] must be a dict with nodes and/or cores, got %r" % (option, index, job))
+        for name in ("nodes", "cores", "end"):
+            if job.get(name) is not None:
+                _field(option, "[%d]" % index, name, job[name], float)
+    return jobs
+
+
+def check_nodes(nodes, option):
+    """``nodes`` (name -> state or {state, idle_since}) as given; errors name ``option`` and the node."""
+    if not isinstance(nodes, dict):
+        raise SchedulerError("%s must be a dict of node name to state, got %r" % (option, nodes))
+    states = (BUSY, IDLE, DRAINING, DRAINED, DOWN, UNKNOWN)
+    for name, value in nodes.items():
+        state = value.get("state") if isinstance(value, dict) else value
+        if state not in states:
+            raise SchedulerError("%s[%s]: state must be one of %s, got %r" % (option, name, ", ".join(states), state))
+        if isinstance(value, dict) and value.get("idle_since") is not None:
+            _field(option, "[%s]" % name, "idle_since", value["idle_since"], float)
     return nodes
 
 

@@ -20,13 +20,17 @@ SECRET_NAMES = (
     "/sql-server/service-account/password",
     "/certificate/hpc/password",
 )
+# distinctive user names for this test's cluster: the defaults (hpcservice, hpcsql) may appear in other text
+USERNAMES = {"/service-account/username": "svcuzq7k", "/sql-server/service-account/username": "sqluzq7k"}
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, lab_env):
     """A cluster of its own: an inventory copy whose hpc_ec2 source and variables name it."""
     name = f"it{uuid.uuid4().hex[:8]}"
-    inventory = cluster_inventory(tmp_path_factory.mktemp("inventory"), name)
+    extra = (f"aws_foundation_service_account_username: {USERNAMES['/service-account/username']}\n"
+             f"aws_foundation_sql_account_username: {USERNAMES['/sql-server/service-account/username']}\n")
+    inventory = cluster_inventory(tmp_path_factory.mktemp("inventory"), name, extra=extra)
     return {"name": name, "inventory": str(inventory), "prefix": f"/hpc/{name}"}
 
 
@@ -69,13 +73,17 @@ def test_site_prints_no_secret_and_never_rotates(run_playbook, cluster, lab_env)
     assert all(len(p) >= 32 for p in passwords)
     for value in passwords:
         assert value not in first.stdout, "a generated secret appears in the -vvv output of site.yml"
+    # the user names are SecureString secrets too: stored as given, never printed
+    assert {name: secrets[name]["value"] for name in USERNAMES} == USERNAMES
+    for name, value in USERNAMES.items():
+        assert value not in first.stdout, f"the user name in {name} appears in the -vvv output of site.yml"
 
     second = run_playbook("site.yml", "-i", cluster["inventory"], "-vvv")
     assert second.returncode == 0, second.stdout[-5000:]
     recap = play_recap(second.stdout)
     assert recap, second.stdout[-3000:]
     assert {host: counts["changed"] for host, counts in recap.items() if counts["changed"]} == {}
-    for value in passwords:
+    for value in [*passwords, *USERNAMES.values()]:
         assert value not in second.stdout
     assert _secrets(lab_env, cluster["prefix"]) == secrets, "a rerun changed a secret"
 

@@ -11,7 +11,7 @@ Slurm. Settings: a JSON file (--config), written by the role; its ``policy`` key
 module's option names for the policy (_autogrow.Config), and its other keys (``pool_mode``,
 ``node_name_tag``, ``pool_ebs_ratio``) the module's options of the same names.
 """
-# ruff: noqa: S603, S607 - runs the scheduler's own commands (squeue, sinfo, scontrol) from PATH, argv lists only
+# ruff: noqa: S603 - runs the scheduler's own commands (squeue, sinfo, scontrol) from PATH, argv lists only
 
 from __future__ import annotations
 
@@ -19,10 +19,12 @@ import argparse
 import importlib.util
 import json
 import logging
+import socket
 import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -48,31 +50,86 @@ fleet = _load("_fleet")
 DEFAULT_INTERVAL = 30
 
 
-def hpcpack_call(headnode, action, body=None, *, cert_file=None, key_file=None, ca_file=None, timeout=30):
-    """Call the REST API with a client certificate; returns the parsed JSON (None when empty)."""
+SCHEDULER_TIMEOUT = 30
+
+
+class SchedulerUnreadable(sched.SchedulerError):
+    """The scheduler could not be read: the step starts, stops and launches nothing, and says why."""
+
+
+def hpcpack_call(headnode, action, body=None, *, cert_file=None, key_file=None, ca_file=None,
+                 timeout=SCHEDULER_TIMEOUT):
+    """Call the REST API with a client certificate; returns the parsed JSON.
+
+    Any failure - a timeout, an HTTP error (5xx...), a certificate that does not validate, an answer
+    that is empty or not JSON - raises :class:`SchedulerUnreadable` naming the call and the cause.
+    """
     method, url, data, headers = sched.hpcpack_request(headnode, action, body)
-    context = ssl.create_default_context(cafile=ca_file)
-    if cert_file:
-        context.load_cert_chain(cert_file, key_file)
-    request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310 - https URL built above
-    with urllib.request.urlopen(request, context=context, timeout=timeout) as response:  # noqa: S310 - https only
-        payload = response.read()
-    return json.loads(payload) if payload else None
+    what = f"HPC Pack REST {method} {url}"
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+        if cert_file:
+            context.load_cert_chain(cert_file, key_file)
+        request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310 - https URL
+        with urllib.request.urlopen(request, context=context, timeout=timeout) as response:  # noqa: S310 - https
+            payload = response.read()
+    except urllib.error.HTTPError as exc:
+        raise SchedulerUnreadable(f"{what} answered HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            cause = reason.verify_message or reason
+            raise SchedulerUnreadable(f"{what}: the head node's certificate does not validate ({cause})") from None
+        if isinstance(reason, (TimeoutError, socket.timeout)):
+            raise SchedulerUnreadable(f"{what} timed out after {timeout} s") from None
+        raise SchedulerUnreadable(f"{what} failed: {reason}") from None
+    except TimeoutError:
+        raise SchedulerUnreadable(f"{what} timed out after {timeout} s") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise SchedulerUnreadable(f"{what} failed: {exc}") from None
+    if not payload.strip():
+        raise SchedulerUnreadable(f"{what} answered nothing (an empty body is not an answer)")
+    try:
+        return json.loads(payload)
+    except ValueError as exc:
+        raise SchedulerUnreadable(f"{what} answered something that is not JSON ({exc})") from None
+
+
+def slurm_output(argv, timeout=SCHEDULER_TIMEOUT):
+    """stdout of ``squeue --json`` / ``sinfo --json``; SchedulerUnreadable when it fails, hangs or is missing."""
+    command = " ".join(argv)
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise SchedulerUnreadable(f"{command} did not answer within {timeout} s") from None
+    except OSError as exc:
+        raise SchedulerUnreadable(f"{command} could not run: {exc}") from None
+    if done.returncode != 0:
+        said = (done.stderr or done.stdout or "").strip()[:500]
+        raise SchedulerUnreadable(f"{command} failed (exit {done.returncode}): {said}")
+    return done.stdout
 
 
 def read_scheduler(settings):
+    """(pending jobs, running jobs, nodes) from the scheduler; SchedulerError (SchedulerUnreadable when the
+    scheduler cannot be reached) before anything is changed."""
+    timeout = settings.get("scheduler_timeout") or SCHEDULER_TIMEOUT
     if settings.get("scheduler", "slurm") == "slurm":
-        squeue = subprocess.run(["squeue", "--json"], capture_output=True, text=True, check=True).stdout
-        sinfo = subprocess.run(["sinfo", "--json"], capture_output=True, text=True, check=True).stdout
-        return sched.slurm_pending_jobs(squeue), sched.slurm_running_jobs(squeue), sched.slurm_nodes(sinfo)
+        squeue = slurm_output(["squeue", "--json"], timeout)
+        sinfo = slurm_output(["sinfo", "--json"], timeout)
+        return (sched.slurm_pending_jobs(squeue, source="squeue --json output"),
+                sched.slurm_running_jobs(squeue, source="squeue --json output"),
+                sched.slurm_nodes(sinfo, source="sinfo --json output"))
     head = settings["headnode"]
     cert = {"cert_file": settings.get("cert_file"), "key_file": settings.get("key_file"),
-            "ca_file": settings.get("ca_file")}
-    listed = hpcpack_call(head, "nodes", **cert) or []
+            "ca_file": settings.get("ca_file"), "timeout": timeout}
+    listed = hpcpack_call(head, "nodes", **cert)
+    if not isinstance(listed, list):
+        raise SchedulerUnreadable(f"HPC Pack REST nodes answered {listed!r}, not a list of nodes")
     idle = sched.hpcpack_idle_nodes(
-        hpcpack_call(head, "check_nodes_idle", [n["Name"] for n in listed if n.get("Name")], **cert) or [])
+        hpcpack_call(head, "check_nodes_idle", [n["Name"] for n in listed if n.get("Name")], **cert))
     nodes = sched.hpcpack_nodes(listed, idle)
-    grow = sum(sched.hpcpack_grow_decision(hpcpack_call(head, "grow_decision", **cert) or {}).values())
+    grow = sum(sched.hpcpack_grow_decision(hpcpack_call(head, "grow_decision", **cert)).values())
     # grow-decision is net of the online nodes: add the idle ones back so the policy sees the demand
     idle_count = sum(1 for node in nodes.values() if node["state"] == sched.IDLE)
     jobs = [{"nodes": 1} for _unused in range(grow + idle_count)]
@@ -129,7 +186,12 @@ def run(settings, config, ec2, asg, *, once=False, dry_run=False, sleep=time.sle
             LOG.error("reconcile step failed: %s", exc)
             if once:
                 return 1
-        except (subprocess.CalledProcessError, OSError, ValueError, sched.SchedulerError) as exc:
+        except sched.SchedulerError as exc:  # read before any change: nothing started, stopped or launched
+            LOG.error("reconcile step skipped, the scheduler cannot be read: %s; nothing started, stopped or "
+                      "launched, trying again at the next poll", exc)
+            if once:
+                return 1
+        except (subprocess.CalledProcessError, OSError, ValueError) as exc:
             LOG.error("reconcile step failed: %s", exc)
             if once:
                 return 1

@@ -90,8 +90,52 @@ def test_drain_argv_and_bad_names():
 
 
 def test_not_json_is_named():
-    with pytest.raises(_sched.SchedulerError, match="squeue --json output is not JSON"):
+    with pytest.raises(_sched.SchedulerError, match=r"^squeue_json \(the output of squeue --json\) is not JSON "
+                                                    r"\(Expecting value.*\); it starts with 'nope'$"):
         _sched.slurm_pending_jobs("nope")
+    with pytest.raises(_sched.SchedulerError, match=r"^sinfo_json \(the output of sinfo --json\) is not JSON"):
+        _sched.slurm_nodes("<html>")
+    with pytest.raises(_sched.SchedulerError, match=r"^squeue --json output is not JSON"):
+        _sched.slurm_running_jobs("", source="squeue --json output")  # the service names the command
+
+
+@pytest.mark.parametrize(
+    ("call", "text", "message"),
+    [
+        ("slurm_pending_jobs", "{}", "squeue_json (the output of squeue --json) has no 'jobs' list (keys: none)"),
+        ("slurm_pending_jobs", "[]", "squeue_json (the output of squeue --json) must be a JSON object with a 'jobs' "
+                                     "list, got a JSON list"),
+        ("slurm_running_jobs", '{"jobs": [], "errors": [{"error": "Unable to contact slurm controller"}]}',
+         "squeue_json (the output of squeue --json) reports Slurm errors: Unable to contact slurm controller"),
+        ("slurm_pending_jobs", '{"jobs": [7]}', "squeue_json (the output of squeue --json): jobs[0] must be a JSON "
+                                                "object, got 7"),
+        ("slurm_pending_jobs", '{"jobs": [{"job_id": 12, "job_state": "PENDING", "node_count": "two"}]}',
+         "squeue_json (the output of squeue --json): jobs[0] (job 12) field node_count must be a number, got 'two'"),
+        ("slurm_nodes", '{"nodes": [{"name": "n1", "state": "IDLE", "cpus": "x"}]}',
+         "sinfo_json (the output of sinfo --json): nodes[0] (n1) field cpus must be a number, got 'x'"),
+        ("slurm_nodes", '{"partitions": []}', "sinfo_json (the output of sinfo --json) has no 'nodes' list "
+                                              "(keys: partitions)"),
+    ],
+)
+def test_scheduler_output_errors_name_the_option_and_what_is_wrong(call, text, message):
+    """An answer without the list would read as an empty queue (idle nodes stopped): it is refused instead."""
+    with pytest.raises(_sched.SchedulerError) as raised:
+        getattr(_sched, call)(text)
+    assert str(raised.value) == message
+
+
+def test_other_scheduler_inputs_are_checked_by_name():
+    assert _sched.check_jobs([{"nodes": 2}, {"cores": 4, "end": None}], "pending_jobs") == [{"nodes": 2},
+                                                                                            {"cores": 4, "end": None}]
+    with pytest.raises(_sched.SchedulerError, match=r"^pending_jobs\[1\] must be a dict with nodes and/or cores"):
+        _sched.check_jobs([{"nodes": 1}, "x"], "pending_jobs")
+    with pytest.raises(_sched.SchedulerError, match=r"^running_jobs: \[0\] field end must be a number, got 'soon'"):
+        _sched.check_jobs([{"nodes": 1, "end": "soon"}], "running_jobs")
+    assert _sched.check_nodes({"n1": "idle", "n2": {"state": "busy", "idle_since": 5}}, "scheduler_nodes")
+    with pytest.raises(_sched.SchedulerError, match=r"^scheduler_nodes\[n1\]: state must be one of busy, idle"):
+        _sched.check_nodes({"n1": "sleeping"}, "scheduler_nodes")
+    with pytest.raises(_sched.SchedulerError, match=r"^scheduler_nodes must be a dict of node name to state"):
+        _sched.check_nodes(["n1"], "scheduler_nodes")
 
 
 def test_hpcpack_requests():
