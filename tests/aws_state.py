@@ -29,6 +29,17 @@ _RECORDS = "ResourceRecords"
 _STAMP = re.compile(r"\b20\d{6}(T?\d{4,6}Z?)?\b")
 
 
+_CLIENTS = {}
+
+
+def _client(lab_env, service):
+    """One boto3 client per endpoint and service for the whole test session (making one costs ~0.5 s of CPU)."""
+    key = (lab_env["AWS_ENDPOINT_URL"], lab_env.get("AWS_ACCESS_KEY_ID"), service)
+    if key not in _CLIENTS:
+        _CLIENTS[key] = lab_client(lab_env, service)
+    return _CLIENTS[key]
+
+
 def _tags(resource, key="Tags"):
     return {t["Key"]: t["Value"] for t in resource.get(key) or []}
 
@@ -215,10 +226,10 @@ def _route53(route53):
 
 
 def _others(lab_env):
-    s3 = lab_client(lab_env, "s3")
-    secrets = lab_client(lab_env, "secretsmanager")
-    sns = lab_client(lab_env, "sns")
-    events = lab_client(lab_env, "events")
+    s3 = _client(lab_env, "s3")
+    secrets = _client(lab_env, "secretsmanager")
+    sns = _client(lab_env, "sns")
+    events = _client(lab_env, "events")
     return {
         "s3_buckets": [{"name": b["Name"]} for b in s3.list_buckets().get("Buckets", [])],
         "secrets": [{"name": s["Name"]} for s in _pages(secrets, "list_secrets", "SecretList")],
@@ -233,12 +244,12 @@ def _others(lab_env):
 def account_state(lab_env) -> dict[str, list]:
     """Every kind of resource the collection creates in the lab's region (see the module docstring)."""
     state = {}
-    state.update(_ec2(lab_client(lab_env, "ec2")))
-    state.update(_autoscaling(lab_client(lab_env, "autoscaling")))
-    state.update(_ssm(lab_client(lab_env, "ssm")))
-    state.update(_kms(lab_client(lab_env, "kms")))
-    state.update(_iam(lab_client(lab_env, "iam")))
-    state.update(_route53(lab_client(lab_env, "route53")))
+    state.update(_ec2(_client(lab_env, "ec2")))
+    state.update(_autoscaling(_client(lab_env, "autoscaling")))
+    state.update(_ssm(_client(lab_env, "ssm")))
+    state.update(_kms(_client(lab_env, "kms")))
+    state.update(_iam(_client(lab_env, "iam")))
+    state.update(_route53(_client(lab_env, "route53")))
     state.update(_others(lab_env))
     return {kind: _sorted(items) for kind, items in state.items()}
 
@@ -297,11 +308,11 @@ def orphans(lab_env, cluster: str) -> list[str]:
     tests of the same lab may be baking at the same time).
     """
     state = account_state(lab_env)
-    ec2 = lab_client(lab_env, "ec2")
+    ec2 = _client(lab_env, "ec2")
     found = []
     grouped = {
         i["InstanceId"]
-        for i in _pages(lab_client(lab_env, "autoscaling"), "describe_auto_scaling_instances", "AutoScalingInstances")
+        for i in _pages(_client(lab_env, "autoscaling"), "describe_auto_scaling_instances", "AutoScalingInstances")
     }
     builders = [i for i in state["instances"] if i["tags"].get("hpc:bake") == "true"]
     ours = [i for i in builders if cluster in i["tags"].get("Name", "")]
