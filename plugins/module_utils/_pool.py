@@ -111,6 +111,15 @@ def required_serving(desired, min_healthy_percent):
     return math.ceil(desired * min_healthy_percent / 100.0)
 
 
+def batch_size_error(batch_size, max_size, group_name):
+    """Why ``batch_size`` does not fit the group (more nodes at once than it can ever hold); empty when it fits."""
+    if max_size is None or batch_size <= max(int(max_size), 1):
+        return ""
+    return ("batch_size %d is larger than the max size %d of Auto Scaling group %s: at most %d nodes can drain or be "
+            "replaced at once; give a batch size of 1 to %d" % (batch_size, max_size, group_name, max(max_size, 1),
+                                                                  max(max_size, 1)))
+
+
 def _drain_since(node):
     try:
         return float(node.tags.get(POOL_SINCE_TAG, ""))

@@ -52,7 +52,9 @@ options:
     type: int
     default: 90
   batch_size:
-    description: Nodes draining or being replaced at once.
+    description:
+      - Nodes draining or being replaced at once, at least V(1).
+      - A batch size larger than the group's max size is refused before any change, naming both numbers.
     type: int
     default: 1
   drain_timeout:
@@ -332,6 +334,9 @@ class PoolManager:
         params = self.module.params
         check = self.module.check_mode or params["state"] == "planned"
         group = self.group()
+        too_big = _pool.batch_size_error(params["batch_size"], group.get("MaxSize"), self.group_name)
+        if too_big:
+            raise ModuleFailure(too_big)
         name, spec, version = self.template(group)
         target = (version.get("LaunchTemplateData") or {}).get("ImageId")
         warm = self.warm_pool()

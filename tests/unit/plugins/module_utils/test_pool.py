@@ -86,3 +86,14 @@ def test_errors_name_the_input(kwargs, message):
     args.update(kwargs)
     with pytest.raises(_pool.PoolError, match=message):
         _pool.plan(**args)
+
+
+@pytest.mark.parametrize(("batch_size", "max_size"), [(1, 4), (4, 4), (1, 0), (3, None)])
+def test_a_batch_size_within_the_group_fits(batch_size, max_size):
+    assert _pool.batch_size_error(batch_size, max_size, "hpc-unit-computenode") == ""
+
+
+def test_a_batch_size_larger_than_the_group_names_both_numbers():
+    message = _pool.batch_size_error(50, 4, "hpc-unit-computenode")
+    assert message.startswith("batch_size 50 is larger than the max size 4 of Auto Scaling group hpc-unit-computenode")
+    assert "1 to 4" in message
