@@ -155,8 +155,8 @@ def inventory(directory, head=None):
     return str(path)
 
 
-def autogrow(run_playbook, group, hosts, bin_dir, steps=1):
-    extra_vars = {"hpc_aws_region": "us-east-1", "fleet_autogrow_cluster": group["cluster"],
+def autogrow(run_playbook, group, hosts, bin_dir, steps=1, **more):
+    extra_vars = {**more, "hpc_aws_region": "us-east-1", "fleet_autogrow_cluster": group["cluster"],
                   "fleet_autogrow_max_nodes": len(NODES), "fleet_autogrow_steps": steps, "fleet_autogrow_interval": 0,
                   "ansible_python_interpreter": sys.executable}
     path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -172,11 +172,11 @@ def round_lines(output):
             if line.strip().startswith('"msg": "round ')]
 
 
-def check_unreadable(run_playbook, group, tmp_path, *, case, hosts, bin_dir, why):
+def check_unreadable(run_playbook, group, tmp_path, *, case, hosts, bin_dir, why, **more):
     """One run with an unreadable scheduler: rc 0, the round line says why, the cluster's resources unchanged."""
     before_states, before_desired = by_name(group["ec2"], group["cluster"]), desired(group["asg"], group["name"])
     before = snapshot(group)
-    result = autogrow(run_playbook, group, hosts, bin_dir)
+    result = autogrow(run_playbook, group, hosts, bin_dir, **more)
     after = snapshot(group)
     states, capacity = by_name(group["ec2"], group["cluster"]), desired(group["asg"], group["name"])
     lines = [line for line in round_lines(result.stdout) if UNREADABLE in line]
@@ -200,6 +200,13 @@ def test_garbage_from_squeue_changes_nothing(run_playbook, group, tmp_path):
     bin_dir = scheduler_bin(tmp_path, "echo 'squeue: error: Invalid user for SlurmUser slurm'")
     check_unreadable(run_playbook, group, tmp_path, case="squeue prints something that is not JSON",
                      hosts=inventory(tmp_path), bin_dir=bin_dir, why="squeue_json (the output of squeue --json)")
+
+
+def test_hanging_squeue_is_cut_and_changes_nothing(run_playbook, group, tmp_path):
+    slurm_documents(tmp_path)
+    bin_dir = scheduler_bin(tmp_path, "exec sleep 60")
+    check_unreadable(run_playbook, group, tmp_path, case="squeue hangs", hosts=inventory(tmp_path), bin_dir=bin_dir,
+                     why="squeue --json did not answer within 2 s", fleet_autogrow_scheduler_timeout=2)
 
 
 def test_unreachable_head_host_changes_nothing(run_playbook, group, tmp_path):
