@@ -29,11 +29,13 @@ file next to ``_autogrow.py``, ``_aws.py`` and ``_tags.py``, hence the side-by-s
 from __future__ import annotations
 
 import datetime
+import os
 import re
+import socket
 import time
 
 try:
-    from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _autogrow, _tags
+    from ansible_collections.hpcops.aws_hpc.plugins.module_utils import _autogrow, _lock, _tags
     from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import AWSCallError, aws_call, paginate
 except ImportError:  # side by side in the autogrow service, outside Ansible: the files it loaded by name
     import importlib
@@ -42,9 +44,14 @@ except ImportError:  # side by side in the autogrow service, outside Ansible: th
     _tags = importlib.import_module("_tags")
     _aws = importlib.import_module("_aws")
     AWSCallError, aws_call, paginate = _aws.AWSCallError, _aws.aws_call, _aws.paginate
+    try:
+        _lock = importlib.import_module("_lock")
+    except ImportError:  # a service installed before _lock.py was: steps run unserialized, and say so
+        _lock = None
 
-__all__ = ("BATCH", "POOL_EBS_RATIO", "POOL_MODES", "AWSCallError", "Step", "Trim", "act", "compute_instances",
-           "ebs_ratio", "observe", "plan_trim", "step", "stopped_since", "terminate")
+__all__ = ("BATCH", "POOL_EBS_RATIO", "POOL_MODES", "STEP_LOCK_LEASE", "STEP_LOCK_WAIT", "AWSCallError", "Step", "Trim",
+           "act", "compute_instances", "ebs_ratio", "observe", "plan_trim", "step", "step_lock_name", "stopped_since",
+           "terminate")
 
 BATCH = 1000  # EC2 takes at most 1,000 instance ids per call
 ASG_BATCH = 50  # DescribeAutoScalingInstances takes at most 50 instance ids per call
@@ -60,6 +67,8 @@ POOL_MODES = ("tagged", "warm_pool")
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
 _SCHED_BUSY = ("busy", "draining", "drained")
 _SCHED_ABSENT = (None, "unknown", "down")
+# The autogrow lock (see step()): a step takes seconds, so a holder's lease is 300 s; a step waits 30 s at most.
+STEP_LOCK_LEASE, STEP_LOCK_WAIT = 300, 30
 
 
 def _epoch(value, default):
@@ -354,6 +363,7 @@ class Step(object):
         self.decision = decision
         self.launched = launched
         self.trim = trim if trim is not None else Trim(0.0, _autogrow.INF, [], None)
+        self.skipped = None  # why the step acted on nothing (another step held the cluster's lock)
 
     @property
     def started_nodes(self):
@@ -407,29 +417,83 @@ class Step(object):
         return result
 
 
+def step_lock_name(cluster):
+    """The SSM parameter that serializes the autogrow steps of ``cluster``."""
+    return "/hpc/%s/locks/autogrow" % cluster
+
+
+def _skipped(config, queue, why):
+    """The step that could not take the lock: it changed nothing, and says why."""
+    done = Step(config, queue, [], {}, launched=[], decision=_autogrow.Decision(
+        [], 0, [], recheck_at=None, demand=queue.pending_nodes, in_service=0, reasons=["not acted: %s" % why]))
+    done.skipped = why
+    return done
+
+
 def step(ec2, asg, cluster, config, *, jobs, running=None, scheduler_nodes=None, pool_mode="tagged",
-         node_name_tag=_tags.NODE_NAME_TAG, apply=True, now=None, pool_ebs_ratio=POOL_EBS_RATIO):
+         node_name_tag=_tags.NODE_NAME_TAG, apply=True, now=None, pool_ebs_ratio=POOL_EBS_RATIO, ssm=None,
+         lock_wait=STEP_LOCK_WAIT):
     """One reconcile step: observe, decide, size the pool and (with ``apply``) act; returns a :class:`Step`.
 
     ``jobs``/``running``: pending and running jobs (``running=None``: no forecast);
     ``scheduler_nodes``: node name -> state (or a dict with ``state`` and ``idle_since``).
     ``asg`` is used with ``pool_mode=warm_pool`` and for stopped instances an Auto Scaling group launched
     (``None``: such instances are kept). ``pool_ebs_ratio``: see :func:`ebs_ratio` and :data:`POOL_EBS_RATIO`.
+    A step with something to do holds the cluster's autogrow lock (:func:`step_lock_name`, through ``ssm``, by
+    default a client made like ``ec2``) and observes and decides again under it before acting, so two steps never
+    stop the same node twice nor start more than ``max_nodes``; a step that cannot take it in ``lock_wait`` seconds
+    acts on nothing and says why (``Step.skipped``, the decision's reasons). A step with nothing to do only records
+    idle times, without the lock.
     """
     ratio = ebs_ratio(pool_ebs_ratio)
     now = time.time() if now is None else now
     queue = _autogrow.summarize_queue(jobs, config.max_nodes, config.cores_per_node, now=now,
                                       running=running if config.forecast else None)
-    instances = compute_instances(ec2, cluster)
-    nodes, names, tag_idle, untag = observe(instances, scheduler_nodes or {}, now, config.cold_boot_time,
-                                            node_name_tag)
-    decision = _autogrow.decide(now, queue, nodes, config)
-    trim = plan_trim(now, nodes, decision, config, ratio)
-    if trim.due:
-        route_trim(trim, asg, cluster, instances)
-    launched = []
-    if apply:
-        record_idle(ec2, tag_idle, untag, decision.stop)
-        launched = act(ec2, asg, cluster, decision, pool_mode)
-        terminate(ec2, asg, trim)
-    return Step(config, queue, nodes, names, decision=decision, launched=launched, trim=trim)
+    look = dict(queue=queue, scheduler_nodes=scheduler_nodes, node_name_tag=node_name_tag, now=now, ratio=ratio)
+    seen = _Look(ec2, asg, cluster, config, **look)
+    if not (apply and (seen.decision.changed or seen.trim.due)):
+        if apply:
+            record_idle(ec2, seen.tag_idle, seen.untag, seen.decision.stop)
+        return seen.step([])
+    if _lock is None:
+        seen.decision.reasons.append("unserialized: _lock.py is not installed next to _fleet.py")
+        return seen.act(pool_mode)
+    lock = _lock.Lock(ssm if ssm is not None else _lock.client_like(ec2, "ssm"), step_lock_name(cluster),
+                      "autogrow-%s-%d-%d" % (socket.gethostname(), os.getpid(), int(time.time() * 1e6)),
+                      STEP_LOCK_LEASE, pid=os.getpid())
+    try:
+        lock.acquire(lock_wait)
+    except _lock.LockBusy as exc:
+        return _skipped(config, queue, "another autogrow step holds the lock %s, %s"
+                        % (lock.name, _lock.describe(exc.extra.get("holder"))))
+    try:
+        # what the other step did before we got the lock is in EC2 now: look again
+        done = _Look(ec2, asg, cluster, config, **look).act(pool_mode)
+    finally:
+        lock.release()
+    done.decision.reasons.extend(lock.warnings)  # a stale holder taken over
+    return done
+
+
+class _Look(object):
+    """What a step observed and decided (its instances, nodes, idle tags, decision and trim), to act on or not."""
+
+    def __init__(self, ec2, asg, cluster, config, *, queue, scheduler_nodes, node_name_tag, now, ratio):
+        self.ec2, self.asg, self.cluster, self.config, self.queue = ec2, asg, cluster, config, queue
+        instances = compute_instances(ec2, cluster)
+        self.nodes, self.names, self.tag_idle, self.untag = observe(instances, scheduler_nodes or {}, now,
+                                                                    config.cold_boot_time, node_name_tag)
+        self.decision = _autogrow.decide(now, queue, self.nodes, config)
+        self.trim = plan_trim(now, self.nodes, self.decision, config, ratio)
+        if self.trim.due:
+            route_trim(self.trim, asg, cluster, instances)
+
+    def step(self, launched):
+        return Step(self.config, self.queue, self.nodes, self.names, decision=self.decision, launched=launched,
+                    trim=self.trim)
+
+    def act(self, pool_mode):
+        record_idle(self.ec2, self.tag_idle, self.untag, self.decision.stop)
+        launched = act(self.ec2, self.asg, self.cluster, self.decision, pool_mode)
+        terminate(self.ec2, self.asg, self.trim)
+        return self.step(launched)

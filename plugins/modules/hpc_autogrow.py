@@ -38,6 +38,13 @@ description:
     the group with the desired capacity decremented; instances in the group's warm pool are kept (the group keeps
     the warm pool's size, see M(hpcops.aws_hpc.hpc_pool)'s O(hpcops.aws_hpc.hpc_pool#module:warm_pool_size)).
   - Throttling is retried by botocore's adaptive retry mode of the collection's client factory.
+  - One step at a time per cluster - this module, AWX schedules and the autogrow service may overlap. A step
+    (not in check mode) with something to do takes the SSM parameter lock C(/hpc/<cluster>/locks/autogrow) (see
+    M(hpcops.aws_hpc.run_lock)), reads the instances and decides again under it, acts, and releases it, so two
+    steps never stop the same node twice nor start more than O(max_nodes). A step that cannot take it within
+    O(lock_wait) seconds acts on nothing, warns and says why in the decision's reasons. A holder whose process is
+    gone on this host, or that took it 300 seconds ago, is taken over. A step with nothing to do does not use the
+    lock. The caller needs C(ssm:GetParameter), C(ssm:PutParameter) and C(ssm:DeleteParameter) on that parameter.
 author: hpcops developers (@hpcops)
 options:
   cluster:
@@ -89,6 +96,13 @@ options:
     description: Instance tag holding the node's name in the scheduler (else the short private DNS name).
     type: str
     default: hpc:node-name
+  lock_wait:
+    description:
+      - Seconds to wait for the cluster's autogrow lock while another step holds it (see the description); then the
+        step acts on nothing.
+    type: int
+    default: 30
+    version_added: 0.1.0
   min_nodes:
     description: Nodes always in service.
     type: int
@@ -292,6 +306,9 @@ def scheduler(module):
     running = None if params["running_jobs"] is None else list(params["running_jobs"])
     nodes = dict(params["scheduler_nodes"] or {})
     try:
+        jobs = _sched.check_jobs(jobs, "pending_jobs")
+        running = None if running is None else _sched.check_jobs(running, "running_jobs")
+        _sched.check_nodes(nodes, "scheduler_nodes")
         if params["squeue_json"]:
             jobs.extend(_sched.slurm_pending_jobs(params["squeue_json"]))
             running = (running or []) + _sched.slurm_running_jobs(params["squeue_json"])
@@ -312,6 +329,7 @@ def main():
         running_jobs=dict(type="list", elements="dict"),
         scheduler_nodes=dict(type="dict", default={}),
         node_name_tag=dict(type="str", default=_tags.NODE_NAME_TAG),
+        lock_wait=dict(type="int", default=_fleet.STEP_LOCK_WAIT),
         **POLICY_OPTIONS,
         **POOL_OPTIONS,
     )
@@ -326,7 +344,11 @@ def main():
     def body():
         done = _fleet.step(ec2, asg, params["cluster"], config, jobs=jobs, running=running, scheduler_nodes=nodes,
                            pool_mode=params["pool_mode"], node_name_tag=params["node_name_tag"],
-                           apply=not module.check_mode, pool_ebs_ratio=params["pool_ebs_ratio"])
+                           apply=not module.check_mode, pool_ebs_ratio=params["pool_ebs_ratio"],
+                           ssm=None if module.check_mode else client_from_module(module, "ssm"),
+                           lock_wait=params["lock_wait"])
+        if done.skipped:
+            module.warn("Autogrow step of cluster %s not acted: %s" % (params["cluster"], done.skipped))
         return done.result(diff=module._diff)
 
     run_module(module, body)

@@ -46,6 +46,7 @@ tags = _load("_tags")
 aws = _load("_aws")
 autogrow = _load("_autogrow")
 sched = _load("_sched")
+lock = _load("_lock")  # _fleet.py imports it side by side: steps hold the cluster's autogrow lock
 fleet = _load("_fleet")
 DEFAULT_INTERVAL = 30
 
