@@ -47,6 +47,7 @@ aws = _load("_aws")
 autogrow = _load("_autogrow")
 sched = _load("_sched")
 lock = _load("_lock")  # _fleet.py imports it side by side: steps hold the cluster's autogrow lock
+trim = _load("_fleet_trim")  # _fleet.py imports it side by side: the pool's trim
 fleet = _load("_fleet")
 DEFAULT_INTERVAL = 30
 
@@ -162,6 +163,8 @@ def step(settings, config, ec2, asg, dry_run=False):
             subprocess.run(sched.slurm_resume_argv(name), check=False)
         for name in done.stopped_nodes:
             subprocess.run(sched.slurm_drain_argv(name, "hpc autogrow stopped the instance"), check=False)
+    if getattr(done, "failed", None):  # an AWS call failed part-way: what was done is resumed/drained above
+        LOG.error("reconcile step stopped part-way: %s", done.failed)
     return done
 
 
@@ -183,6 +186,8 @@ def run(settings, config, ec2, asg, *, once=False, dry_run=False, sleep=time.sle
         try:
             done = step(settings, config, ec2, asg, dry_run=dry_run)
             recheck_at = getattr(done, "recheck_at", None)
+            if once and getattr(done, "failed", None):
+                return 1
         except fleet.AWSCallError as exc:
             LOG.error("reconcile step failed: %s", exc)
             if once:

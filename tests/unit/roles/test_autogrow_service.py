@@ -28,7 +28,7 @@ ROLE = ROOT / "roles" / "autogrow_service"
 REGION = "us-east-1"
 CLUSTER = "svc"
 NODES = ["compute-dy-c5large-1", "compute-dy-c5large-2"]
-SIDE_BY_SIDE = ("_tags", "_aws", "_autogrow", "_sched", "_lock", "_fleet")
+SIDE_BY_SIDE = ("_tags", "_aws", "_autogrow", "_sched", "_lock", "_fleet_trim", "_fleet")
 COLLECTION = "ansible_collections.hpcops.aws_hpc.plugins.module_utils"
 
 
@@ -60,7 +60,8 @@ def service(tmp_path, monkeypatch):
 
 def test_the_role_installs_every_file_the_actuator_imports(service, tmp_path):
     assert sorted(path.name for path in tmp_path.glob("*.py")) == [
-        "_autogrow.py", "_aws.py", "_fleet.py", "_lock.py", "_sched.py", "_tags.py", "hpc_autogrow_service.py"]
+        "_autogrow.py", "_aws.py", "_fleet.py", "_fleet_trim.py", "_lock.py", "_sched.py", "_tags.py",
+        "hpc_autogrow_service.py"]
     # the actuator loaded its neighbours, not the collection's files
     for module in (service.fleet._autogrow, service.fleet._tags, service.fleet._lock, service.autogrow, service.aws):
         assert module.__file__.startswith(str(tmp_path)), module.__file__

@@ -166,6 +166,40 @@ def test_warm_pool_mode_sets_the_desired_capacity_and_scales_in(fleet_moto):
     assert group["DesiredCapacity"] == 0
 
 
+def test_a_step_throttled_part_way_reports_what_it_did_and_the_next_goes_on(fleet_moto, monkeypatch):
+    """A start call throttled past botocore's retries, after the first batch started: the step reports the one
+    started (failed, with the error), the next step starts only the rest and launches nothing."""
+    from botocore.exceptions import ClientError
+
+    ec2, asg = fleet_moto
+    launch(ec2, ["n1", "n2"])
+    monkeypatch.setattr(_fleet, "BATCH", 1)  # one instance per StartInstances call
+    calls = []
+    real_start = ec2.start_instances
+
+    def throttled_second(**kwargs):
+        calls.append(kwargs["InstanceIds"])
+        if len(calls) == 2:
+            raise ClientError({"Error": {"Code": "RequestLimitExceeded", "Message": "Request limit exceeded."},
+                               "ResponseMetadata": {"RequestId": "req-9"}}, "StartInstances")
+        return real_start(**kwargs)
+
+    monkeypatch.setattr(ec2, "start_instances", throttled_second)
+    config = _autogrow.Config(max_nodes=2)
+    first = _fleet.step(ec2, asg, CLUSTER, config, jobs=[{"nodes": 2}], running=[], scheduler_nodes={})
+    result = first.result()
+    assert result["failed"] is True and result["changed"] is True
+    assert "RequestLimitExceeded" in result["msg"] and "started 1, stopped 0" in result["msg"]
+    assert first.started_nodes == ["n1"] and first.launched == [] and result["decision"]["launch"] == 0
+    assert states(ec2) == {"n1": "running", "n2": "stopped"}
+
+    monkeypatch.setattr(ec2, "start_instances", real_start)
+    second = _fleet.step(ec2, asg, CLUSTER, config, jobs=[{"nodes": 2}], running=[], scheduler_nodes={})
+    assert second.failed is None
+    assert second.started_nodes == ["n2"] and second.launched == []  # n1 not started twice, nothing launched
+    assert states(ec2) == {"n1": "running", "n2": "running"}
+
+
 def test_an_aws_failure_raises_awscallerror_with_the_request_id():
     ec2 = boto3.client("ec2", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
     with Stubber(ec2) as stub:
