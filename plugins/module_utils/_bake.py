@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils._ami import creation_time, tag_dict
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._tags import CLUSTER_TAG, HASH_TAG, IMAGE_TAG
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._tags import BAKE_TAG, CLUSTER_TAG, HASH_TAG, IMAGE_TAG
 
 HASH_FORMAT = 1
 
@@ -181,8 +182,9 @@ def launch_template_change(name, default_version, image_id):
     }
 
 
-def manifest(*, cluster, bake_date, plan, builds, publish, failed=None):
-    """The bake manifest: what was built, skipped and retired, per image."""
+def manifest(*, cluster, bake_date, plan, builds, publish, failed=None, recovered=None):
+    """The bake manifest: what was built, skipped and retired, per image (and what a killed bake left that
+    this run removed, ``recovered``: see :func:`leftovers`)."""
     built, skipped = [], []
     for item in plan:
         name = item["name"]
@@ -207,4 +209,83 @@ def manifest(*, cluster, bake_date, plan, builds, publish, failed=None):
         "retired": (publish or {}).get("retired", []),
         "protected": (publish or {}).get("protected", []),
         "launch_templates": (publish or {}).get("launch_templates", []),
+        "recovered": {kind: list(ids) for kind, ids in (recovered or {}).items() if ids},
+    }
+
+
+# ---------------------------------------------------------------- what a killed bake leaves
+# A bake killed while Packer runs (AWX's container gone, kill -9) leaves what Packer would have removed:
+# its builder instance (tag hpc:bake=true, Name "packer <ami name>"), the temporary key pair and security
+# group that instance uses (names starting packer_), and an AMI registered but not yet tagged (Packer tags
+# all at once after the AMI is available) with its snapshots. A bake killed while retiring an AMI can leave
+# its snapshots. The next bake of the cluster (under the bake lock) finds them by the cluster's AMI names.
+
+BUILDER_PREFIX = "packer "
+PACKER_TEMPORARY = "packer_"
+AMI_STAMP = r"[0-9]{8}-[0-9]{6}"
+CREATED_BY = re.compile(r"^Created by CreateImage\((?P<instance>i-[0-9a-f]+)\) for (?P<image>ami-[0-9a-f]+)")
+
+
+def ami_name_pattern(cluster, images):
+    """A regex matching exactly the AMI names a bake of ``cluster`` gives images ``images``
+    (``hpc-<cluster>-<image>-<stamp>``, or ``hpc-<image>-<stamp>`` without a cluster), never another cluster's."""
+    prefix = f"hpc-{re.escape(cluster)}-" if cluster else "hpc-"
+    names = "|".join(re.escape(name) for name in sorted(images, key=len, reverse=True))
+    return re.compile(f"^{prefix}(?:{names})-{AMI_STAMP}$")
+
+
+def leftovers(cluster, images, *, instances, amis, snapshots, key_pairs=None, security_groups=None):
+    """What a killed bake of ``cluster`` left, from DescribeInstances (builder candidates, any state),
+    DescribeImages (owned by self) and DescribeSnapshots (owned by self) entries, and the names of the key pairs
+    and ids of the security groups that exist (None: assume all the builders' do).
+
+    Returns {"instances": [ids of live builders], "key_pairs": [names], "security_groups": [ids],
+    "images": [ids of AMIs without the input-hash tag], "snapshots": [ids]}. A tagged AMI (complete) is never
+    listed, nor anything named for another cluster or not made by a builder of this one.
+    """
+    pattern = ami_name_pattern(cluster, images)
+    builders = [i for i in instances
+                if tag_dict(i).get(BAKE_TAG) == "true"
+                and pattern.match(tag_dict(i).get("Name", "")[len(BUILDER_PREFIX):])
+                and tag_dict(i).get("Name", "").startswith(BUILDER_PREFIX)]
+    builder_ids = {i["InstanceId"] for i in builders}
+    live = [i["InstanceId"] for i in builders if (i.get("State") or {}).get("Name") in LIVE_INSTANCE_STATES]
+    keys = {i["KeyName"] for i in builders if str(i.get("KeyName", "")).startswith(PACKER_TEMPORARY)}
+    groups = {g["GroupId"] for i in builders for g in i.get("SecurityGroups") or []
+              if str(g.get("GroupName", "")).startswith(PACKER_TEMPORARY)}
+    if key_pairs is not None:
+        keys &= set(key_pairs)
+    if security_groups is not None:
+        groups &= set(security_groups)
+    # A kill between Packer creating its key pair or group and launching the builder leaves them unlinked
+    # (their names carry no cluster): they go only when no builder of any bake is alive but ours.
+    # (any live Packer builder counts: ours of another cluster, or another Packer user's with a packer_ key)
+    others_alive = any((tag_dict(i).get(BAKE_TAG) == "true" or str(i.get("KeyName", "")).startswith(PACKER_TEMPORARY))
+                       and i["InstanceId"] not in builder_ids
+                       and (i.get("State") or {}).get("Name") in LIVE_INSTANCE_STATES for i in instances)
+    if not others_alive:
+        used_keys = {i.get("KeyName") for i in instances if i["InstanceId"] not in builder_ids}
+        used_groups = {g["GroupId"] for i in instances if i["InstanceId"] not in builder_ids
+                       for g in i.get("SecurityGroups") or []}
+        keys |= {k for k in key_pairs or [] if k.startswith(PACKER_TEMPORARY) and k not in used_keys}
+        groups |= {g for g in security_groups or [] if g not in used_groups}
+    half_done = [a for a in amis if pattern.match(a.get("Name", "")) and HASH_TAG not in tag_dict(a)]
+    kept = {s for a in amis if a not in half_done for s in snapshot_ids(a)}
+    stray = []
+    for snapshot in snapshots:
+        if snapshot["SnapshotId"] in kept:
+            continue
+        made_by = CREATED_BY.match(snapshot.get("Description") or "")
+        tags = tag_dict(snapshot)
+        ours = (made_by and made_by["instance"] in builder_ids) or (
+            tags.get(CLUSTER_TAG, "") == (cluster or "") and tags.get(IMAGE_TAG) in images
+            and pattern.match(tags.get("Name", "")))
+        if ours:
+            stray.append(snapshot["SnapshotId"])
+    return {
+        "instances": sorted(live),
+        "key_pairs": sorted(keys),
+        "security_groups": sorted(groups),
+        "images": sorted(a["ImageId"] for a in half_done),
+        "snapshots": sorted(stray),
     }

@@ -20,6 +20,8 @@ IMAGE_TAG = "hpc:image"
 HASH_TAG = "hpc:input-hash"
 DATE_TAG = "hpc:bake-date"
 SOURCE_TAG = "hpc:source-ami"
+# The Packer builder instances' run_tags (packer/*/*.pkr.hcl): a killed bake's builders are found by it.
+BAKE_TAG = "hpc:bake"
 
 # Compute nodes: their name in the scheduler, the pool's replacement state (``_pool.py``) and the
 # time autogrow first saw a node idle.

@@ -17,7 +17,8 @@ description:
   - When the source AMI filter matches nothing the image is planned for a build anyway, so that Packer runs and
     fails with its own message.
   - A missing payload object fails the module with a message naming it.
-  - This module never changes anything.
+  - This module changes nothing, except with O(recover), when it first removes what a killed bake of O(cluster)
+    left (see O(recover)) and reports it as RV(recovered).
   - An AWS failure fails the module with the AWS error code, message and request id (C(error),
     C(response_metadata)).
 author: hpcops developers (@hpcops)
@@ -87,14 +88,33 @@ options:
       - When set, only AMIs tagged C(hpc:cluster) with this value count; when empty, only AMIs without that tag.
     type: str
     default: ""
+  recover:
+    description:
+      - Image names whose leftovers of a killed bake of O(cluster) to remove first (usually every image of the
+        catalog), before planning O(images).
+      - A bake killed while Packer runs leaves the Packer builder instance (tag C(hpc:bake=true), Name
+        C(packer <ami name>)), its temporary key pair and security group (names starting C(packer_)), an AMI
+        registered but not yet tagged, and snapshots. Only things named for this cluster's images
+        (C(hpc-<cluster>-<image>-<date>-<time>)) or made by its builders are removed; an AMI carrying the
+        C(hpc:input-hash) tag (complete) never is.
+      - Run it only under the cluster's bake lock, so that no other bake of the cluster is running.
+      - In check mode, only reports.
+    type: list
+    elements: str
+    default: []
 extends_documentation_fragment:
   - hpcops.aws_hpc.attributes
   - hpcops.aws_hpc.attributes.aws
-  - hpcops.aws_hpc.attributes.info_module
-  - hpcops.aws_hpc.attributes.idempotent_not_modify_state
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+attributes:
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details:
+      - Only O(recover) changes anything, and a second run finds nothing left to remove.
 seealso:
   - module: hpcops.aws_hpc.packer_build
   - module: hpcops.aws_hpc.bake_publish
@@ -159,6 +179,33 @@ images:
     payload_etags:
       description: C(s3://bucket/key) to ETag.
       type: dict
+recovered:
+  description:
+    - What a killed bake had left and this run removed (in check mode, would remove), by kind; empty lists
+      when nothing. Only with O(recover).
+  returned: success
+  type: dict
+  contains:
+    instances:
+      description: Packer builder instances terminated.
+      type: list
+      elements: str
+    key_pairs:
+      description: Packer's temporary key pairs deleted.
+      type: list
+      elements: str
+    security_groups:
+      description: Packer's temporary security groups deleted.
+      type: list
+      elements: str
+    images:
+      description: AMIs registered without the final tags, deregistered.
+      type: list
+      elements: str
+    snapshots:
+      description: Snapshots no AMI refers to any more, deleted (with those of the AMIs above).
+      type: list
+      elements: str
 """
 
 import hashlib
@@ -173,7 +220,12 @@ from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import (
     paginate,
     run_module,
 )
-from ansible_collections.hpcops.aws_hpc.plugins.module_utils._bake import baked_image_filters, decide, input_hash
+from ansible_collections.hpcops.aws_hpc.plugins.module_utils._bake import (
+    baked_image_filters,
+    decide,
+    input_hash,
+    leftovers,
+)
 
 
 def file_sha256(path):
@@ -255,9 +307,50 @@ def template_digests(module, image, shared):
     return files
 
 
+def recover(module, planner):
+    """Remove what a killed bake of the cluster left (see the option recover); returns what (would be) removed."""
+    params, ec2, region = module.params, planner.ec2, planner.region
+    # Every instance: ours are told apart by leftovers(); the others say which temporary key pairs and groups
+    # are still in use.
+    instances = [i for r in paginate(f"describe instances in {region}", ec2, "describe_instances",
+                                     "Reservations") for i in r.get("Instances") or []]
+    temporary = [{"Name": "key-name" if kind == "key" else "group-name", "Values": ["packer_*"]}
+                 for kind in ("key", "group")]
+    keys = aws_call(f"describe key pairs in {region}", ec2.describe_key_pairs, Filters=[temporary[0]])
+    groups = paginate(f"describe security groups in {region}", ec2, "describe_security_groups", "SecurityGroups",
+                      Filters=[temporary[1]])
+    found = leftovers(params["cluster"], params["recover"], instances=instances,
+                      amis=planner.images(Owners=["self"]),
+                      snapshots=paginate(f"describe snapshots in {region}", ec2, "describe_snapshots", "Snapshots",
+                                         OwnerIds=["self"]),
+                      key_pairs=[k["KeyName"] for k in keys.get("KeyPairs") or []],
+                      security_groups=[g["GroupId"] for g in groups if g["GroupName"].startswith("packer_")])
+    if module.check_mode or not any(found.values()):
+        return found
+    if found["instances"]:
+        aws_call(f"terminate Packer builders {found['instances']}", ec2.terminate_instances,
+                 InstanceIds=found["instances"])
+        aws_call(f"wait for Packer builders {found['instances']} to terminate",
+                 ec2.get_waiter("instance_terminated").wait, InstanceIds=found["instances"],
+                 WaiterConfig={"Delay": 5, "MaxAttempts": 120})
+    for image_id in found["images"]:
+        aws_call(f"deregister half-done AMI {image_id}", ec2.deregister_image, ImageId=image_id)
+    for snapshot_id in found["snapshots"]:
+        aws_call(f"delete snapshot {snapshot_id}", ec2.delete_snapshot, SnapshotId=snapshot_id)
+    # Packer may have removed them already before it was killed.
+    for group_id in found["security_groups"]:
+        aws_call(f"delete Packer security group {group_id}", ec2.delete_security_group, GroupId=group_id,
+                 ignore=("InvalidGroup.NotFound",))
+    for key_name in found["key_pairs"]:
+        aws_call(f"delete Packer key pair {key_name}", ec2.delete_key_pair, KeyName=key_name,
+                 ignore=("InvalidKeyPair.NotFound",))
+    return found
+
+
 def plan_images(module, planner):
     """The module's result: one build/skip decision per image."""
     params = module.params
+    recovered = recover(module, planner) if params["recover"] else None
     shared = shared_digests(module, params["hash_paths"])
     names = [i["name"] for i in params["images"]]
     baked = planner.images(Owners=["self"], Filters=baked_image_filters(names, params["cluster"]))
@@ -275,7 +368,11 @@ def plan_images(module, planner):
             source_ami_name=source.get("Name") if source else None, template_files=files, payload_etags=etags,
             **decision,
         ))
-    return {"changed": False, "images": plan}
+    result = {"changed": False, "images": plan}
+    if recovered is not None:
+        result["recovered"] = recovered
+        result["changed"] = any(recovered.values())
+    return result
 
 
 def main():
@@ -297,6 +394,7 @@ def main():
             images=dict(type="list", elements="dict", required=True, options=image_spec),
             hash_paths=dict(type="list", elements="path", default=[]),
             cluster=dict(type="str", default=""),
+            recover=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )

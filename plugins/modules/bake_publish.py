@@ -71,6 +71,12 @@ options:
     description: The date of the bake, recorded in the manifest.
     type: str
     default: ""
+  recovered:
+    description:
+      - What this run removed that a killed bake had left (RV(hpcops.aws_hpc.bake_plan#module:recovered)),
+        recorded in the manifest.
+    type: dict
+    default: {}
   manifest_path:
     description:
       - Write the manifest there as JSON (not in check mode). The manifest is the report of the run, rewritten by
@@ -191,13 +197,22 @@ class Publisher:
     def update_template(self, change, image):
         name = change["name"]
         what = f"make {change['image_id']} the default AMI of launch template {name} in {self.region}"
-        created = aws_call(
-            what, self.ec2.create_launch_template_version,
-            LaunchTemplateName=name,
-            SourceVersion=str(change["source_version"]),
-            VersionDescription=f"hpcops bake: image {image} -> {change['image_id']}"[:255],
-            LaunchTemplateData={"ImageId": change["image_id"]},
-        )["LaunchTemplateVersion"]
+        description = f"hpcops bake: image {image} -> {change['image_id']}"[:255]
+        # A bake killed between creating the version and making it the default left it as the latest version:
+        # reuse it rather than add another one.
+        latest = aws_call(what, self.ec2.describe_launch_template_versions, LaunchTemplateName=name,
+                          Versions=["$Latest"]).get("LaunchTemplateVersions") or [{}]
+        created = latest[0]
+        if not (created.get("VersionDescription") == description
+                and (created.get("LaunchTemplateData") or {}).get("ImageId") == change["image_id"]
+                and created.get("VersionNumber", 0) > change["source_version"]):
+            created = aws_call(
+                what, self.ec2.create_launch_template_version,
+                LaunchTemplateName=name,
+                SourceVersion=str(change["source_version"]),
+                VersionDescription=description,
+                LaunchTemplateData={"ImageId": change["image_id"]},
+            )["LaunchTemplateVersion"]
         aws_call(what, self.ec2.modify_launch_template, LaunchTemplateName=name,
                  DefaultVersion=str(created["VersionNumber"]))
         change["version"] = created["VersionNumber"]
@@ -356,7 +371,8 @@ def publish(module, pub):
     if params["plan"]:
         report = {"launch_templates": templates, "retired": retired, "protected": protected}
         result["manifest"] = manifest(cluster=params["cluster"], bake_date=params["bake_date"], plan=params["plan"],
-                                      builds=params["built"], publish=report)
+                                      builds=params["built"], publish=report,
+                                      recovered=params["recovered"])
         if params["manifest_path"] and apply:
             write_manifest(module, params["manifest_path"], result["manifest"])
     if module._diff:
@@ -381,6 +397,7 @@ def main():
             built=dict(type="dict", default={}),
             bake_date=dict(type="str", default=""),
             manifest_path=dict(type="path"),
+            recovered=dict(type="dict", default={}),
         ),
         supports_check_mode=True,
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from aws_state import account_state, diff_state
+from aws_state import cluster_state, diff_state
 from conftest import ROOT, VENV_BIN, cluster_inventory, lab_client, reliability_record
 
 CORPUS = yaml.safe_load((Path(__file__).parent / "bad_inputs.yml").read_text(encoding="utf-8"))
@@ -91,23 +91,25 @@ def _problems(case, result):
     return found
 
 
-def _state(lab_env):
-    return account_state(lab_env)
+def _state(lab_env, cluster):
+    # The test cluster's resources (tagged hpc:cluster or named for it, and what lies in its VPC): every case names
+    # this cluster, and other test files change the account at the same time (make integration runs two workers).
+    return cluster_state(lab_env, cluster["name"])
 
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_bad_inputs_are_refused_before_any_change(target, cluster, lab_env, ansible_env):
     cases = [case for case in CASES if (case.get("playbook") or "modules") == target]
-    before = _state(lab_env)
+    before = _state(lab_env, cluster)
     with ThreadPoolExecutor(max_workers=1 if target in SEQUENTIAL else WORKERS) as pool:
         results = list(pool.map(lambda case: _run(case, cluster, ansible_env), cases))
-    changes = diff_state(before, _state(lab_env))
+    changes = diff_state(before, _state(lab_env, cluster))
     changed_by = {}
     if changes:  # run the batch again one case at a time to name the case that changed AWS
         for case in cases:
-            start = _state(lab_env)
+            start = _state(lab_env, cluster)
             _run(case, cluster, ansible_env)
-            diff = diff_state(start, _state(lab_env))
+            diff = diff_state(start, _state(lab_env, cluster))
             if diff:
                 changed_by[case["id"]] = diff
     failures = {case["id"]: _problems(case, result) for case, result in zip(cases, results, strict=True)}
