@@ -25,6 +25,12 @@ variable "skip_aws_checks" {
   default     = false
 }
 
+variable "aws_max_retries" {
+  type        = number
+  description = "Packer's max_retries: how often an AWS call that was throttled or failed with a 5xx error is retried; 0 = the SDK's default. See docs/bakery.md, Throttling."
+  default     = 0
+}
+
 variable "communicator" {
   type        = string
   description = "winrm on AWS; none in the lab, where no instance really boots and the provisioners are skipped."
@@ -100,6 +106,7 @@ source "amazon-ebs" "sqlserver" {
   skip_credential_validation = var.skip_aws_checks
   skip_metadata_api_check    = var.skip_aws_checks
   skip_region_validation     = var.skip_aws_checks
+  max_retries                = var.aws_max_retries
 
   source_ami_filter {
     filters = {

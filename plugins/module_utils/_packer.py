@@ -21,6 +21,19 @@ SECRET_NAME = re.compile(r"(password|passwd|secret|token|credential|private_key|
 _UI_STEP = re.compile(r"^==> (?P<build>[^:\s]+): (?P<text>.*)$")
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _AMI_ID = re.compile(r"^(?P<region>[a-z]{2}(-[a-z]+)+-\d):(?P<ami>ami-[0-9a-f]+)$")
+# Errors worth running a failed build again for: AWS throttling codes (the AWS SDK for Go's
+# aws/request/retryer.go throttleCodes, botocore's retries/standard.py _THROTTLED_ERROR_CODES) and
+# 5xx answers (both SDKs retry 500/502/503/504). Packer prints them as ``Code: message`` and
+# ``status code: 503``. Nothing else is retried: a template, credential or quota error fails at once.
+THROTTLE_CODES = (
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "RequestThrottled",
+    "RequestLimitExceeded", "EC2ThrottledException", "TooManyRequestsException", "SlowDown",
+    "BandwidthLimitExceeded", "PriorRequestNotComplete", "ProvisionedThroughputExceededException",
+    "ServiceUnavailable", "ServiceUnavailableException", "Unavailable", "InternalError", "InternalFailure",
+    "RequestTimeout", "RequestTimeoutException",
+)
+_RETRYABLE_CODE = re.compile(r"(?<![\w.])(?P<code>" + "|".join(THROTTLE_CODES) + r"):")
+_RETRYABLE_STATUS = re.compile(r"status code: (?P<status>50[0234])\b")
 
 
 class PackerError(ValueError):
@@ -147,6 +160,16 @@ def failure_message(name, template, returncode, output, stderr=""):
     where = f" in build {build}" if build else ""
     at = f" at step '{step}'" if step else ""
     return f"Packer build of image {name} ({template}) failed (exit {returncode}){where}{at}: {message}"
+
+
+def retryable_error(text):
+    """The AWS throttling code or 5xx status in a failed build's error text (``RequestLimitExceeded``,
+    ``HTTP 503``), or None when the failure is of another kind and must not be retried."""
+    match = _RETRYABLE_CODE.search(text or "")
+    if match:
+        return match["code"]
+    match = _RETRYABLE_STATUS.search(text or "")
+    return f"HTTP {match['status']}" if match else None
 
 
 def validate_message(name, template, returncode, text):

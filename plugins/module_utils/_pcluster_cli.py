@@ -19,6 +19,10 @@ import os
 from ansible_collections.hpcops.aws_hpc.plugins.module_utils._aws import ModuleFailure
 
 NOT_FOUND = "does not exist"
+# pcluster is boto3: it reads botocore's retry settings from its environment. Throttled and 5xx calls
+# are retried in the standard mode (botocore/retries/standard.py), at most 10 attempts a call, unless
+# the user's environment sets its own.
+RETRY_ENVIRONMENT = {"AWS_RETRY_MODE": "standard", "AWS_MAX_ATTEMPTS": "10"}
 
 
 class PclusterError(ModuleFailure):
@@ -28,6 +32,13 @@ class PclusterError(ModuleFailure):
 def format_messages(messages):
     """ParallelCluster's validation messages as one line: ``[LEVEL] Type: message; ...``."""
     return "; ".join(f"[{m.get('level', '?')}] {m.get('type', '?')}: {m.get('message', '')}" for m in messages or [])
+
+
+def retry_environment(base=None):
+    """botocore's retry mode and attempts for ``pcluster``: :data:`RETRY_ENVIRONMENT`, less the variables
+    ``base`` (the controller's environment) already sets."""
+    base = os.environ if base is None else base
+    return {name: value for name, value in RETRY_ENVIRONMENT.items() if not base.get(name)}
 
 
 def environment(params):
@@ -90,7 +101,7 @@ class PclusterCLI:
     def __init__(self, module):
         self.module = module
         self.path = find_pcluster(module, module.params["pcluster_path"])
-        self.env = environment(module.params)
+        self.env = {**retry_environment(), **environment(module.params)}
         self.calls = []
 
     def run(self, *args):

@@ -107,6 +107,21 @@ options:
       - Extra environment variables for Packer, for example C(AWS_PROFILE) or C(PACKER_PLUGIN_PATH).
     type: dict
     default: {}
+  throttle_retries:
+    description:
+      - "How many times a build is run again when it failed on an AWS throttling error
+        (C(RequestLimitExceeded), C(Throttling), C(SlowDown), ...) or a 5xx answer (C(status code: 503)) that
+        Packer did not retry itself. Any other failure is never retried."
+      - Packer deregisters the AMI of a failed build and removes its temporary resources, so a build run again
+        does not leave a second AMI; the new run uses the same AMI name.
+      - V(0) runs every build once.
+    type: int
+    default: 2
+  throttle_retry_delay:
+    description:
+      - Seconds to wait before the first run again; doubled for each further one.
+    type: int
+    default: 10
   force:
     description:
       - Pass C(-force) (replace artifacts that already exist).
@@ -225,6 +240,15 @@ builds:
     amis:
       description: Region to AMI id of the build.
       type: dict
+    attempts:
+      description: How many times Packer ran for the build (more than 1 when a throttled build was run again).
+      type: int
+      sample: 1
+    retried_on:
+      description: The throttling code or 5xx status of each failed run that was run again.
+      type: list
+      elements: str
+      sample: ["RequestLimitExceeded"]
     steps:
       description: "The steps Packer reported (its C(==> build: step) lines), in order."
       type: list
@@ -253,6 +277,7 @@ from ansible_collections.hpcops.aws_hpc.plugins.module_utils._packer import (
     build_argv,
     failure_message,
     render_var_file,
+    retryable_error,
     secret_values,
     validate_message,
 )
@@ -295,6 +320,23 @@ class Runner:
         return template if os.path.isdir(template) else os.path.dirname(template) or "."
 
     def run(self, index, build, command):
+        """Run the build; run it again (at most O(throttle_retries) times) while it fails on throttling."""
+        attempts, retried_on = 0, []
+        while True:
+            attempts += 1
+            result = self.run_once(index, build, command)
+            cause = retryable_error(result["msg"]) if result["failed"] and command == "build" else None
+            if cause is None or attempts > self.params["throttle_retries"]:
+                break
+            retried_on.append(cause)
+            delay = self.params["throttle_retry_delay"] * 2 ** (attempts - 1)
+            self.log(build["name"], f"failed on {cause} (AWS throttling or a transient error): running the build "
+                                    f"again in {delay} s (retry {attempts} of {self.params['throttle_retries']})")
+            time.sleep(delay)
+        result.update(attempts=attempts, retried_on=retried_on)
+        return result
+
+    def run_once(self, index, build, command):
         name, template = build["name"], build["template"]
         result = {"name": name, "template": template, "failed": False, "msg": "", "rc": None, "duration": 0.0,
                   "artifacts": {}, "amis": {}, "steps": []}
@@ -413,6 +455,8 @@ def main():
             build_timeout=dict(type="int", default=7200),
             env=dict(type="dict", default={}),
             force=dict(type="bool", default=False),
+            throttle_retries=dict(type="int", default=2),
+            throttle_retry_delay=dict(type="int", default=10),
             log_path=dict(type="path"),
             progress_file=dict(type="path"),
         ),
@@ -425,6 +469,8 @@ def main():
     builds = builds_of(module)
     if params["max_parallel"] < 1 or params["build_timeout"] < 1:
         module.fail_json(msg="max_parallel and build_timeout must be at least 1")
+    if params["throttle_retries"] < 0 or params["throttle_retry_delay"] < 0:
+        module.fail_json(msg="throttle_retries and throttle_retry_delay must be 0 or more")
     packer = packer_executable(module)
     check_templates(module, builds)
     check_log_path(module)
