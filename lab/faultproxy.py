@@ -286,10 +286,13 @@ class Handler(BaseHTTPRequestHandler):
             conn.close()
         self.server.counts.forward(service, digest)
         self.send_response(answer.status, answer.reason)
+        # a HEAD answer has no body but the length of the body a GET would get (S3 HeadObject): keep it as is
+        keep_length = self.command == "HEAD"
         for name, value in answer.getheaders():
-            if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
+            if name.lower() not in _HOP_BY_HOP and (keep_length or name.lower() != "content-length"):
                 self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
+        if not keep_length:
+            self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)

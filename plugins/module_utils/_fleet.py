@@ -77,6 +77,8 @@ _SCHED_BUSY = ("busy", "draining", "drained")
 _SCHED_ABSENT = (None, "unknown", "down")
 # The autogrow lock (see step()): a step takes seconds, so a holder's lease is 300 s; a step waits 30 s at most.
 STEP_LOCK_LEASE, STEP_LOCK_WAIT = 300, 30
+# SSM refusing the lock for lack of rights: the step acts unserialized (and says so) rather than not at all
+LOCK_DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException")
 
 
 def _epoch(value, default):
@@ -182,14 +184,16 @@ def record_idle(ec2, tag_idle, untag, stopping=()):
                  Tags=[{"Key": _tags.IDLE_TAG}])
 
 
-def _act_warm_pool(asg, group, decision):
+def _act_warm_pool(asg, group, decision, started, stopped):
     grow = len(decision.start) + decision.launch
     if grow:
         aws_call("raise the desired capacity of %s" % group, asg.set_desired_capacity, AutoScalingGroupName=group,
                  DesiredCapacity=decision.in_service + grow, HonorCooldown=False)
+        started.extend(decision.start)
     for instance_id in decision.stop:
         aws_call("scale in %s from %s" % (instance_id, group), asg.terminate_instance_in_auto_scaling_group,
                  InstanceId=instance_id, ShouldDecrementDesiredCapacity=True)
+        stopped.append(instance_id)
     return []
 
 
@@ -206,11 +210,11 @@ def act(ec2, asg, cluster, decision, pool_mode="tagged"):
     """Carry the decision out; returns the ids of the instances launched fresh. A failed call raises
     :class:`PartialAct` with what was done before it: the next step reads that from EC2 and does not redo it."""
     group = _tags.compute_group_name(cluster)
-    if pool_mode == "warm_pool":
-        return _act_warm_pool(asg, group, decision)
     clear = [{"Key": _tags.IDLE_TAG}]
     started, stopped = [], []
     try:
+        if pool_mode == "warm_pool":
+            return _act_warm_pool(asg, group, decision, started, stopped)
         for batch in _autogrow.batches(decision.start, BATCH):
             # the idle time first: a started node never runs with an old idle time the next step would stop it for
             aws_call("clear the idle time of %s" % ", ".join(batch), ec2.delete_tags, Resources=batch, Tags=clear)
@@ -220,13 +224,17 @@ def act(ec2, asg, cluster, decision, pool_mode="tagged"):
             aws_call("stop %s" % ", ".join(batch), ec2.stop_instances, InstanceIds=batch)
             stopped.extend(batch)
             aws_call("clear the idle time of %s" % ", ".join(batch), ec2.delete_tags, Resources=batch, Tags=clear)
+        if not decision.launch:
+            return []
+        return _launch(ec2, cluster, group, decision.launch)
     except AWSCallError as exc:
         raise PartialAct(exc, started, stopped) from exc
-    if not decision.launch:
-        return []
+
+
+def _launch(ec2, cluster, group, count):
     tags = [{"Key": _tags.CLUSTER_TAG, "Value": cluster}, {"Key": _tags.ROLE_TAG, "Value": _tags.COMPUTE_ROLE}]
-    result = aws_call("launch %d nodes from launch template %s" % (decision.launch, group), ec2.run_instances,
-                      MinCount=decision.launch, MaxCount=decision.launch,
+    result = aws_call("launch %d nodes from launch template %s" % (count, group), ec2.run_instances,
+                      MinCount=count, MaxCount=count,
                       LaunchTemplate={"LaunchTemplateName": group, "Version": "$Default"},
                       TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])
     return [item["InstanceId"] for item in (result or {}).get("Instances", [])]
@@ -349,12 +357,22 @@ def step(ec2, asg, cluster, config, *, jobs, running=None, scheduler_nodes=None,
     except _lock.LockBusy as exc:
         return _skipped(config, queue, "another autogrow step holds the lock %s, %s"
                         % (lock.name, _lock.describe(exc.extra.get("holder"))))
+    except AWSCallError as exc:  # no SSM rights (an older instance role), no SSM endpoint: act, unserialized
+        if exc.code not in LOCK_DENIED:
+            raise
+        seen.decision.reasons.append("UNSERIALIZED: the autogrow lock %s cannot be used (%s): grant ssm:GetParameter, "
+                                     "ssm:PutParameter and ssm:DeleteParameter on it" % (lock.name, exc))
+        return seen.act(pool_mode)
     try:
         # what the other step did before we got the lock is in EC2 now: look again
         done = _Look(ec2, asg, cluster, config, **look).act(pool_mode)
     finally:
-        lock.release()
-    done.decision.reasons.extend(lock.warnings)  # a stale holder taken over
+        try:
+            lock.release()
+        except AWSCallError as exc:  # the step's result matters more; the lease (300 s) frees the lock
+            lock.warnings.append("the autogrow lock %s was not released (%s): it frees itself when its lease ends"
+                                 % (lock.name, exc))
+    done.decision.reasons.extend(lock.warnings)  # a stale holder taken over, a lock not released
     return done
 
 
@@ -388,5 +406,13 @@ class _Look(object):
                 exc.error, len(exc.started), len(exc.stopped))
             decision.reasons.append("stopped part-way: %s" % done.failed)
             return done
-        terminate(self.ec2, self.asg, self.trim)
+        try:
+            terminate(self.ec2, self.asg, self.trim)
+        except AWSCallError as exc:  # the nodes were started/stopped/launched as reported: keep that result
+            self.trim = Trim(self.trim.ebs_ratio, self.trim.keep_time, [], self.trim.recheck_at)
+            done = self.step(launched)
+            done.failed = "%s (the pool's trim stopped there; the nodes were started, stopped and launched as " \
+                          "reported, and the next step trims again)" % exc
+            self.decision.reasons.append("stopped part-way: %s" % done.failed)
+            return done
         return self.step(launched)

@@ -97,8 +97,23 @@ def process_start(pid, proc="/proc"):
     return None if stat is None else stat[1]
 
 
+def machine_identity(proc="/proc"):
+    """This boot of this machine and this process's pid namespace (``boot_id``, ``ns/pid``): two controllers with
+    one host name (containers on the host network, ansible-runner's process isolation) or a reboot differ here, so a
+    pid is only looked up where it means the same process. ``None`` where /proc cannot tell (then only leases count)."""
+    try:
+        with open(os.path.join(proc, "sys", "kernel", "random", "boot_id")) as handle:
+            boot = handle.read().strip()
+        return "%s %s" % (boot, os.readlink(os.path.join(proc, "self", "ns", "pid")))
+    except OSError:
+        return None
+
+
 def process_alive(pid, started, proc="/proc"):
-    """Whether process ``pid`` runs and is the one that started at ``started`` (not a later one reusing the pid)."""
+    """Whether process ``pid`` runs and is the one that started at ``started`` (not a later one reusing the pid);
+    True where there is no /proc to tell (a holder is never taken for dead without proof)."""
+    if not os.path.isdir(proc):
+        return True
     now_started = process_start(pid, proc)
     return now_started is not None and (started is None or now_started == started)
 
@@ -122,15 +137,17 @@ def describe(info):
         info.get("owner"), info.get("host"), process, stamp(info.get("started")), stamp(info.get("expires")))
 
 
-def stale_reason(info, now, host, alive=process_alive):
-    """Why a lock held by another run may be taken over (``None``: it is live)."""
+def stale_reason(info, now, host, alive=process_alive, where=None):
+    """Why a lock held by another run may be taken over (``None``: it is live). The holder's process counts only on
+    this host, in this boot and pid namespace (``where``, :func:`machine_identity`)."""
     if not info:
         return None
     expires = info.get("expires")
     if isinstance(expires, (int, float)) and expires <= now:
         return "its lease ended at %s" % stamp(expires)
     pid = info.get("pid")
-    if info.get("host") == host and isinstance(pid, int) and not alive(pid, info.get("pid_start")):
+    same_place = info.get("host") == host and info.get("where") == where
+    if same_place and isinstance(pid, int) and not alive(pid, info.get("pid_start")):
         return "its process %d on this host (%s) is gone" % (pid, host)
     return None
 
@@ -147,7 +164,7 @@ class Lock(object):
     """
 
     def __init__(self, ssm, name, owner, lease, *, host=None, pid=None, pid_start=None, clock=time.time,
-                 sleep=time.sleep, alive=process_alive):
+                 sleep=time.sleep, alive=process_alive, where=None):
         self.ssm = ssm
         self.name = name
         self.owner = owner
@@ -158,11 +175,12 @@ class Lock(object):
         self.clock = clock
         self.sleep = sleep
         self.alive = alive
+        self.where = machine_identity() if where is None and pid is not None else where
         self.warnings = []
 
     def value(self, now):
         info = {"owner": self.owner, "host": self.host, "pid": self.pid, "pid_start": self.pid_start,
-                "started": int(now), "expires": int(now + self.lease)}
+                "where": self.where, "started": int(now), "expires": int(now + self.lease)}
         return json.dumps(info, sort_keys=True)
 
     def read(self):
@@ -219,7 +237,7 @@ class Lock(object):
             if info.get("owner") == self.owner:
                 renewed = info if check_mode else self.renew(now, info)
                 return {"action": "renewed", "holder": renewed, "previous": None}
-            reason = stale_reason(info, now, self.host, self.alive)
+            reason = stale_reason(info, now, self.host, self.alive, self.where)
             if reason is None and break_lock:
                 reason = "hpc_lock_break (break_lock) was given"
             if reason is not None and retries < _IMMEDIATE_RETRIES:

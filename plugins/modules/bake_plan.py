@@ -336,11 +336,14 @@ def recover(module, planner):
     for image_id in found["images"]:
         aws_call(f"deregister half-done AMI {image_id}", ec2.deregister_image, ImageId=image_id)
     for snapshot_id in found["snapshots"]:
-        aws_call(f"delete snapshot {snapshot_id}", ec2.delete_snapshot, SnapshotId=snapshot_id)
-    # Packer may have removed them already before it was killed.
+        # InUse: an AMI this account cannot list (disabled, in the Recycle Bin) still uses it: keep it
+        aws_call(f"delete snapshot {snapshot_id}", ec2.delete_snapshot, SnapshotId=snapshot_id,
+                 ignore=("InvalidSnapshot.InUse", "InvalidSnapshot.NotFound"))
+    # Packer may have removed them already before it was killed; a group another Packer build started using
+    # since they were listed (DependencyViolation) is that build's: keep it
     for group_id in found["security_groups"]:
         aws_call(f"delete Packer security group {group_id}", ec2.delete_security_group, GroupId=group_id,
-                 ignore=("InvalidGroup.NotFound",))
+                 ignore=("InvalidGroup.NotFound", "DependencyViolation"))
     for key_name in found["key_pairs"]:
         aws_call(f"delete Packer key pair {key_name}", ec2.delete_key_pair, KeyName=key_name,
                  ignore=("InvalidKeyPair.NotFound",))

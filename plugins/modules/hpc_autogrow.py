@@ -305,10 +305,13 @@ def scheduler(module):
     jobs = list(params["pending_jobs"] or [])
     running = None if params["running_jobs"] is None else list(params["running_jobs"])
     nodes = dict(params["scheduler_nodes"] or {})
-    try:
+    try:  # given by the user (or another adapter): a wrong one is bad input, never a scheduler to skip
         jobs = _sched.check_jobs(jobs, "pending_jobs")
         running = None if running is None else _sched.check_jobs(running, "running_jobs")
         _sched.check_nodes(nodes, "scheduler_nodes")
+    except _sched.SchedulerError as exc:
+        module.fail_json(msg="Invalid scheduler input for cluster %s: %s" % (params["cluster"], exc))
+    try:
         if params["squeue_json"]:
             jobs.extend(_sched.slurm_pending_jobs(params["squeue_json"]))
             running = (running or []) + _sched.slurm_running_jobs(params["squeue_json"])

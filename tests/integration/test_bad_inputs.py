@@ -23,8 +23,8 @@ CORPUS = yaml.safe_load((Path(__file__).parent / "bad_inputs.yml").read_text(enc
 CASES = CORPUS["cases"]
 TARGETS = sorted({case.get("playbook") or "modules" for case in CASES})
 WORKERS = 2
-# These playbooks take the cluster's run lock (hpcops.aws_hpc.run_lock) before their role checks the inputs: two
-# cases at once would find the lock held, and the second would be refused for that, not for its input.
+# These playbooks take the cluster's run lock (hpcops.aws_hpc.run_lock) right after their input checks: a case that
+# the checks let through by mistake would hold it while another case runs, so they run one at a time.
 SEQUENTIAL = ("playbooks/pool.yml", "playbooks/bake.yml")
 
 

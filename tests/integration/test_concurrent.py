@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -132,7 +133,21 @@ AUTOGROW_PLAY = """---
 """
 
 
-def autogrow_pair(ansible_env, tmp_path, args, tag):
+def hold_lock(lab_env, name, seconds):
+    """Hold the lock ``name`` as a live run of another controller would, and release it ``seconds`` later: two
+    steps started meanwhile both find it held, wait, and race for it at the same moment."""
+    ssm = lab_client(lab_env, "ssm")
+    now = int(time.time())
+    holder = {"owner": "test-holder", "host": "another-controller", "pid": None, "started": now,
+              "expires": now + seconds + 120}
+    ssm.put_parameter(Name=name, Value=json.dumps(holder), Type="String", Overwrite=False)
+    release = threading.Timer(seconds, lambda: ssm.delete_parameter(Name=name))
+    release.start()
+    return release
+
+
+def autogrow_pair(ansible_env, tmp_path, args, tag, lab_env=None):
+    release = hold_lock(lab_env, f"/hpc/{args['cluster']}/locks/autogrow", 8) if lab_env else None
     play = tmp_path / "autogrow.yml"
     play.write_text(AUTOGROW_PLAY)
     processes = []
@@ -143,6 +158,8 @@ def autogrow_pair(ansible_env, tmp_path, args, tag):
         processes.append(start(ansible_env, "-i", "localhost,", str(play), "-e",
                                f"@{tmp_path / f'{tag}{index}.vars.json'}"))
     runs = finish(processes, timeout=180)
+    if release is not None:
+        release.join()
     for code, out in runs:
         assert code == 0, out[-3000:]
     return [json.loads((tmp_path / f"{tag}{index}.json").read_text()) for index in range(2)]
@@ -161,7 +178,8 @@ def test_two_autogrow_steps_at_once(tmp_path, lab_env, ansible_env):
     ok = False
     observed = ""
     try:
-        grow = autogrow_pair(ansible_env, tmp_path, {**base, "pending_jobs": [{"nodes": 1}] * 5}, "grow")
+        # both steps find the lock held and take it when it goes: they contend for real
+        grow = autogrow_pair(ansible_env, tmp_path, {**base, "pending_jobs": [{"nodes": 1}] * 5}, "grow", lab_env)
         started = [key for result in grow for key in result["decision"]["start"]]
         launched = [key for result in grow for key in result["launched"]]
         live = {item["InstanceId"]: item for reservation in ec2.describe_instances(InstanceIds=ids)["Reservations"]
@@ -171,7 +189,7 @@ def test_two_autogrow_steps_at_once(tmp_path, lab_env, ansible_env):
         names = {key: (live[key].get("PrivateDnsName") or key).split(".")[0] for key in running}
         idle = {name: {"state": "idle", "idle_since": int(time.time()) - 7200} for name in names.values()}
         shrink = autogrow_pair(ansible_env, tmp_path, {**base, "pending_jobs": [], "scheduler_nodes": idle,
-                                                       "idle_timeout": 0, "billing_minimum": 0}, "shrink")
+                                                       "idle_timeout": 0, "billing_minimum": 0}, "shrink", lab_env)
         stopped = [key for result in shrink for key in result["decision"]["stop"]]
         after = [item["State"]["Name"] for reservation in ec2.describe_instances(InstanceIds=ids)["Reservations"]
                  for item in reservation["Instances"]]

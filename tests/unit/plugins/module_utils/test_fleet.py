@@ -190,14 +190,53 @@ def test_a_step_throttled_part_way_reports_what_it_did_and_the_next_goes_on(flee
     result = first.result()
     assert result["failed"] is True and result["changed"] is True
     assert "RequestLimitExceeded" in result["msg"] and "started 1, stopped 0" in result["msg"]
-    assert first.started_nodes == ["n1"] and first.launched == [] and result["decision"]["launch"] == 0
-    assert states(ec2) == {"n1": "running", "n2": "stopped"}
+    names = {i["InstanceId"]: tag_value(i, _tags.NODE_NAME_TAG) for i in _fleet.compute_instances(ec2, CLUSTER)}
+    done, refused = names[calls[0][0]], names[calls[1][0]]  # the pool picks the order: the first call went through
+    assert first.started_nodes == [done] and first.launched == [] and result["decision"]["launch"] == 0
+    assert states(ec2) == {done: "running", refused: "stopped"}
 
     monkeypatch.setattr(ec2, "start_instances", real_start)
     second = _fleet.step(ec2, asg, CLUSTER, config, jobs=[{"nodes": 2}], running=[], scheduler_nodes={})
     assert second.failed is None
-    assert second.started_nodes == ["n2"] and second.launched == []  # n1 not started twice, nothing launched
+    assert second.started_nodes == [refused] and second.launched == []  # none started twice, nothing launched
     assert states(ec2) == {"n1": "running", "n2": "running"}
+
+
+def test_a_failed_launch_still_reports_the_nodes_started_before_it(fleet_moto, monkeypatch):
+    """RunInstances refused (no capacity) after the warm nodes started: the step says which started (the role
+    resumes them in Slurm), launched none, and failed with EC2's code."""
+    from botocore.exceptions import ClientError
+
+    ec2, asg = fleet_moto
+    launch(ec2, ["n1"])
+
+    def no_capacity(**kwargs):
+        raise ClientError({"Error": {"Code": "InsufficientInstanceCapacity", "Message": "no capacity"}}, "RunInstances")
+
+    monkeypatch.setattr(ec2, "run_instances", no_capacity)
+    done = _fleet.step(ec2, asg, CLUSTER, _autogrow.Config(max_nodes=3), jobs=[{"nodes": 3}], running=[],
+                       scheduler_nodes={})
+    result = done.result()
+    assert result["failed"] is True and "InsufficientInstanceCapacity" in result["msg"]
+    assert done.started_nodes == ["n1"] and result["launched"] == []
+    assert states(ec2) == {"n1": "running"}
+
+
+def test_a_step_without_rights_on_the_lock_acts_unserialized_and_says_so(fleet_moto):
+    """An instance role without SSM rights (a service installed before the lock): the step still starts nodes."""
+    from botocore.exceptions import ClientError
+
+    class DeniedSSM:
+        def get_parameter(self, **kwargs):
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}, "GetParameter")
+
+    ec2, asg = fleet_moto
+    launch(ec2, ["n1"])
+    done = _fleet.step(ec2, asg, CLUSTER, _autogrow.Config(max_nodes=1), jobs=[{"nodes": 1}], running=[],
+                       scheduler_nodes={}, ssm=DeniedSSM())
+    assert done.started_nodes == ["n1"] and done.failed is None
+    assert any(reason.startswith("UNSERIALIZED: the autogrow lock /hpc/unit/locks/autogrow cannot be used")
+               for reason in done.decision.reasons)
 
 
 def test_an_aws_failure_raises_awscallerror_with_the_request_id():

@@ -56,7 +56,7 @@ def test_the_first_run_takes_the_lock_and_a_second_fails_naming_the_holder(ssm):
     first = lock(ssm, "run-a", clock, alive=lambda pid, started: True)
     assert first.acquire()["action"] == "acquired"
     assert stored(ssm) == {"owner": "run-a", "host": "ctl-1", "pid": 100, "pid_start": 5,
-                           "started": 1_000_000, "expires": 1_000_600}
+                           "where": _lock.machine_identity(), "started": 1_000_000, "expires": 1_000_600}
     second = lock(ssm, "run-b", clock, pid=200, alive=lambda pid, started: True)
     with pytest.raises(_lock.LockBusy) as busy:
         second.acquire()
@@ -243,3 +243,19 @@ def test_a_step_that_cannot_take_the_lock_acts_on_nothing_and_says_why(moto_cred
         assert done.result()["decision"]["reasons"] == [f"not acted: {done.skipped}"]
         state = ec2.describe_instances(InstanceIds=ids)["Reservations"][0]["Instances"][0]["State"]["Name"]
         assert state == "stopped"
+
+
+def test_a_pid_counts_only_in_the_same_boot_and_pid_namespace():
+    """Two controllers with one host name (containers on the host network, ansible-runner's isolation): the
+    other's pid is not looked up here, only its lease counts; where /proc cannot tell, a holder is alive."""
+    info = {"owner": "run-a", "host": "ctl-1", "pid": 100, "pid_start": 5, "where": "boot-1 pid:[1]",
+            "expires": 2_000_000}
+    dead = lambda pid, started: False  # noqa: E731 - the holder's pid is not running here
+    assert _lock.stale_reason(info, 1_000_000, "ctl-1", dead, "boot-1 pid:[1]") == \
+        "its process 100 on this host (ctl-1) is gone"
+    assert _lock.stale_reason(info, 1_000_000, "ctl-1", dead, "boot-1 pid:[2]") is None  # another pid namespace
+    assert _lock.stale_reason(info, 1_000_000, "ctl-1", dead, "boot-2 pid:[1]") is None  # rebooted since: lease
+    assert _lock.stale_reason(info, 2_000_000, "ctl-1", dead, "boot-2 pid:[1]").startswith("its lease ended")
+    assert _lock.process_alive(100, 5, proc="/no/such/proc") is True
+    identity = _lock.machine_identity()
+    assert identity is None or len(identity.split()) == 2
