@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Reliability report: what the integration tests of issue "Reliability you can show" measured, side by side with
 the clean run.
 
@@ -114,7 +113,7 @@ def run_tests() -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument(
         "--results", type=Path, default=RESULTS, help="folder of the records (default .lab/reliability)"
     )

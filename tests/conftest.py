@@ -52,7 +52,8 @@ XDIST_GROUPS = {
     "packer": ("test_bake_playbook.py", "test_progress.py"),
 }
 _GROUP_OF = {name: group for group, names in XDIST_GROUPS.items() for name in names}
-FIRST = ("slurm", "test_site", "test_ssm_endpoints", "test_installed_collection", "pcluster", "test_site_gates")
+FIRST = ("slurm", "test_crash_resume", "test_site", "test_faults", "test_ssm_endpoints", "test_installed_collection",
+         "test_bad_inputs", "pcluster", "test_concurrent", "test_site_gates")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -274,8 +274,8 @@ class Lock(object):
             return False, None
         info = parse(raw)
         if info.get("owner") != self.owner:
-            self.warnings.append("Lock %s is held by %s, not by %s: left as it is." % (self.name, describe(info),
-                                                                                          self.owner))
+            self.warnings.append("Lock %s is held by %s, not by %s: left as it is."
+                                 % (self.name, describe(info), self.owner))
             return False, info
         if not check_mode:
             self.delete_if(raw)

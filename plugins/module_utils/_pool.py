@@ -115,9 +115,9 @@ def batch_size_error(batch_size, max_size, group_name):
     """Why ``batch_size`` does not fit the group (more nodes at once than it can ever hold); empty when it fits."""
     if max_size is None or batch_size <= max(int(max_size), 1):
         return ""
+    most = max(max_size, 1)
     return ("batch_size %d is larger than the max size %d of Auto Scaling group %s: at most %d nodes can drain or be "
-            "replaced at once; give a batch size of 1 to %d" % (batch_size, max_size, group_name, max(max_size, 1),
-                                                                  max(max_size, 1)))
+            "replaced at once; give a batch size of 1 to %d" % (batch_size, max_size, group_name, most, most))
 
 
 def _drain_since(node):

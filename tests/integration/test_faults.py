@@ -81,6 +81,7 @@ def test_pool_through_faults(proxy, lab_env, run_playbook, tmp_path):
                         "fleet_pool_max_rounds": 30, "ansible_python_interpreter": sys.executable})
     args = ("-i", str(inventory), "playbooks/pool.yml", "-e", extra)
     ok, observed = False, "not run"
+    counts, seconds, first, rerun = {}, 0.0, None, None
     try:
         first, counts, seconds = through_faults(proxy, run_playbook, *args, timeout=600)
         rerun = run_playbook(*args, timeout=600)
@@ -135,6 +136,7 @@ def test_autogrow_step_through_faults(proxy, lab_env, run_playbook, tmp_path):
         "pending_jobs": [{"nodes": 1}] * 2}}))
     args = ("-i", "localhost,", str(play), "-e", f"@{variables}")
     ok, observed = False, "not run"
+    counts, seconds, first, rerun = {}, 0.0, None, None
     try:
         first, counts, seconds = through_faults(proxy, run_playbook, *args, timeout=300)
         rerun = run_playbook(*args, timeout=300)
@@ -178,12 +180,13 @@ def test_bake_through_faults(proxy, lab_env, run_playbook, tmp_path):
         "ami_bakery_manifest_path": str(tmp_path / "manifest.json"), "ami_bakery_log_path": str(tmp_path / "p.log")}}}))
     args = ("-i", str(inventory), "playbooks/bake.yml")
     ok, observed = False, "not run"
+    counts, seconds, first, rerun = {}, 0.0, None, None
     try:
         first, counts, seconds = through_faults(proxy, run_playbook, *args, timeout=400)
         rerun = run_playbook(*args, timeout=300)
         state = cluster_state(lab_env, cluster)
-        images = [i for i in ec2.describe_images(Owners=["self"], Filters=[
-            {"Name": "tag:hpc:cluster", "Values": [cluster]}])["Images"]]
+        images = list(ec2.describe_images(Owners=["self"], Filters=[
+            {"Name": "tag:hpc:cluster", "Values": [cluster]}])["Images"])
         kinds = sorted(next(t["Value"] for t in i["Tags"] if t["Key"] == "hpc:image") for i in images)
         observed = (f"rc {first.returncode}, rerun changed {play_recap(rerun.stdout)['localhost']['changed']}, "
                     f"images {kinds}")
@@ -210,6 +213,7 @@ def test_site_through_faults(proxy, lab_env, run_playbook, tmp_path):
     name = f"fs{uuid.uuid4().hex[:8]}"
     inventory = str(cluster_inventory(tmp_path / "inventory", name))
     ok, observed = False, "not run"
+    counts, seconds, first, rerun = {}, 0.0, None, None
     try:
         first, counts, seconds = through_faults(proxy, run_playbook, "site.yml", "-i", inventory, timeout=600)
         before = cluster_state(lab_env, name)

@@ -134,8 +134,8 @@ def test_botocore_classifies_the_codes_as_throttling_or_transient():
         def get_error_code(self):
             return self.parsed_response["Error"]["Code"]
 
-    for code, status in {("RequestLimitExceeded", 503), ("Throttling", 400), ("ThrottlingException", 400),
-                         ("SlowDown", 503)}:
+    for code, status in (("RequestLimitExceeded", 503), ("Throttling", 400), ("ThrottlingException", 400),
+                         ("SlowDown", 503)):
         assert throttled.is_retryable(Context(code, status)), code
     for code in ("Unavailable", "ServiceUnavailable", "ServiceUnavailableException"):
         assert transient.is_retryable(Context(code, 503)), code
@@ -146,7 +146,7 @@ def test_a_throttled_call_succeeds_on_retry_and_is_counted(backend):
         ssm = client("ssm", proxy.url, attempts=20)
         ec2 = client("ec2", proxy.url, attempts=20)
         retries = sum(ssm.describe_parameters()["ResponseMetadata"]["RetryAttempts"] +
-                      ec2.describe_vpcs()["ResponseMetadata"]["RetryAttempts"] for _ in range(10))
+                      ec2.describe_vpcs()["ResponseMetadata"]["RetryAttempts"] for attempt in range(10))
         counts = proxy.counts()
     assert counts["total"]["injected"] == retries > 0
     assert counts["total"]["retried"] == counts["total"]["injected"]
@@ -183,7 +183,7 @@ def test_control_path_is_answered_by_the_proxy(backend):
 def test_same_seed_same_faults():
     def draws(seed):
         policy = FaultPolicy(rate=0.3, seed=seed)
-        return [policy.choose("ec2", "DescribeImages") for _ in range(200)]
+        return [policy.choose("ec2", "DescribeImages") for draw in range(200)]
 
     assert draws(5) == draws(5)
     assert draws(5) != draws(6)

@@ -23,7 +23,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from test_autogrow_service import FIXTURES, Slurm, aws, service, settings_file, states  # noqa: F401 - fixtures
+
+# aws and service are pytest fixtures this file's tests take by name
+from test_autogrow_service import FIXTURES, Slurm, aws, service, settings_file, states  # noqa: F401 # pylint: disable=unused-import
 
 NODES_ANSWER = [{"Name": "compute-dy-c5large-1", "NodeState": "Offline", "NodeHealth": "OK"},
                 {"Name": "compute-dy-c5large-2", "NodeState": "Offline", "NodeHealth": "OK"}]

@@ -250,7 +250,10 @@ def test_a_pid_counts_only_in_the_same_boot_and_pid_namespace():
     other's pid is not looked up here, only its lease counts; where /proc cannot tell, a holder is alive."""
     info = {"owner": "run-a", "host": "ctl-1", "pid": 100, "pid_start": 5, "where": "boot-1 pid:[1]",
             "expires": 2_000_000}
-    dead = lambda pid, started: False  # noqa: E731 - the holder's pid is not running here
+
+    def dead(pid, started):  # the holder's pid is not running here
+        return False
+
     assert _lock.stale_reason(info, 1_000_000, "ctl-1", dead, "boot-1 pid:[1]") == \
         "its process 100 on this host (ctl-1) is gone"
     assert _lock.stale_reason(info, 1_000_000, "ctl-1", dead, "boot-1 pid:[2]") is None  # another pid namespace
