@@ -18,9 +18,7 @@ Each case is recorded with ``reliability_record("failsafe", ...)``.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import http.server
-import ipaddress
 import json
 import os
 import shutil
@@ -33,11 +31,7 @@ import uuid
 
 import pytest
 import yaml
-from conftest import ROOT, cluster_instances, lab_client, play_recap, reliability_record
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from conftest import ROOT, cluster_instances, lab_client, make_certificate, play_recap, reliability_record
 
 pytestmark = pytest.mark.lab
 
@@ -256,24 +250,6 @@ def test_squeue_fails_in_round_one_and_round_two_acts(run_playbook, group, tmp_p
 # ---------------------------------------------------------------- 2. the autogrow service (HPC Pack REST)
 
 HPCPACK_NODES = [{"Name": node, "NodeState": "Offline", "NodeHealth": "OK"} for node in NODES[:2]]
-
-
-def make_certificate(directory, host="127.0.0.1"):
-    """A self-signed certificate for ``host`` (IP SAN) and its key, as PEM files; returns (cert, key)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(tz=datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_file, key_file = directory / "head.pem", directory / "head.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_file, key_file
 
 
 @pytest.fixture

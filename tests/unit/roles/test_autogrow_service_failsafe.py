@@ -8,9 +8,7 @@ Slurm: squeue failing, hanging or missing, and output that is not Slurm's JSON, 
 
 from __future__ import annotations
 
-import datetime
 import http.server
-import ipaddress
 import json
 import logging
 import ssl
@@ -19,34 +17,13 @@ import threading
 import time
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from conftest import make_certificate
 
 # aws and service are pytest fixtures this file's tests take by name
 from test_autogrow_service import FIXTURES, Slurm, aws, service, settings_file, states  # noqa: F401 # pylint: disable=unused-import
 
 NODES_ANSWER = [{"Name": "compute-dy-c5large-1", "NodeState": "Offline", "NodeHealth": "OK"},
                 {"Name": "compute-dy-c5large-2", "NodeState": "Offline", "NodeHealth": "OK"}]
-
-
-def make_certificate(directory, host="127.0.0.1"):
-    """A self-signed certificate for ``host`` (IP SAN) and its key, as PEM files; returns (cert, key)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(tz=datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_file, key_file = directory / "head.pem", directory / "head.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_file, key_file
 
 
 class HeadNode:
