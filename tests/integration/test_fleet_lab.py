@@ -285,7 +285,8 @@ def test_autogrow_service_installed_by_the_role_runs_a_step(run_playbook, aws, l
     policy = settings["policy"]
     assert (policy["max_nodes"], policy["forecast"], policy["end_of_hour"]) == (2, True, False)
     assert sorted(p.name for p in folder.glob("*.py")) == [
-        "_autogrow.py", "_aws.py", "_fleet.py", "_sched.py", "_tags.py", "hpc_autogrow_service.py"]
+        "_autogrow.py", "_aws.py", "_fleet.py", "_fleet_trim.py", "_lock.py", "_sched.py", "_tags.py",
+        "hpc_autogrow_service.py"]
     env = {**SLURM_ENV, **lab_env}
     once = [sys.executable, str(folder / "hpc_autogrow_service.py"), "--config", str(folder / "config.json"), "--once"]
     step = subprocess.run(once, env=env, capture_output=True, text=True, check=False, timeout=120)
