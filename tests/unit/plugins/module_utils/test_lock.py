@@ -190,16 +190,22 @@ def test_client_like_keeps_a_lab_endpoint_and_drops_aws_own(moto_credentials):
     assert made.meta.region_name == "eu-west-1"
 
 
+def stopped_compute_nodes(ec2, count):
+    """``count`` stopped compute instances of cluster ``unit`` (moto in-process); their ids."""
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    tags = [{"Key": _tags.CLUSTER_TAG, "Value": "unit"}, {"Key": _tags.ROLE_TAG, "Value": _tags.COMPUTE_ROLE}]
+    ids = [item["InstanceId"] for item in ec2.run_instances(
+        ImageId=image, MinCount=count, MaxCount=count, InstanceType="c5.large",
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])["Instances"]]
+    ec2.stop_instances(InstanceIds=ids)
+    return ids
+
+
 def test_two_autogrow_steps_at_once_never_start_more_than_max_nodes_nor_stop_a_node_twice(moto_credentials):
     with mock_aws():
         ec2 = boto3.client("ec2", region_name=REGION)
         ssm = boto3.client("ssm", region_name=REGION)
-        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-        tags = [{"Key": _tags.CLUSTER_TAG, "Value": "unit"}, {"Key": _tags.ROLE_TAG, "Value": _tags.COMPUTE_ROLE}]
-        ids = [item["InstanceId"] for item in ec2.run_instances(
-            ImageId=image, MinCount=3, MaxCount=3, InstanceType="c5.large",
-            TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])["Instances"]]
-        ec2.stop_instances(InstanceIds=ids)
+        ids = stopped_compute_nodes(ec2, 3)
         config = _autogrow.Config(max_nodes=2, forecast=False)
         results = []
         barrier = threading.Barrier(2)
@@ -227,12 +233,7 @@ def test_a_step_that_cannot_take_the_lock_acts_on_nothing_and_says_why(moto_cred
     with mock_aws():
         ec2 = boto3.client("ec2", region_name=REGION)
         ssm = boto3.client("ssm", region_name=REGION)
-        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-        tags = [{"Key": _tags.CLUSTER_TAG, "Value": "unit"}, {"Key": _tags.ROLE_TAG, "Value": _tags.COMPUTE_ROLE}]
-        ids = [item["InstanceId"] for item in ec2.run_instances(
-            ImageId=image, MinCount=1, MaxCount=1, InstanceType="c5.large",
-            TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])["Instances"]]
-        ec2.stop_instances(InstanceIds=ids)
+        ids = stopped_compute_nodes(ec2, 1)
         other = _lock.Lock(ssm, _fleet.step_lock_name("unit"), "other-step", 300, host="elsewhere", pid=1)
         other.acquire()
         done = _fleet.step(ec2, None, "unit", _autogrow.Config(max_nodes=2, forecast=False), jobs=[{"nodes": 1}],
