@@ -15,6 +15,13 @@ from __future__ import annotations
 CLUSTER_TAG = "hpc:cluster"
 ROLE_TAG = "hpc:role"
 
+# Shared file systems (EFS, FSx for Lustre): which storage of the cluster a file system is (``efs``, ``fsx``)
+# and where hosts mount it; the portal tier's file systems carry the role PORTAL_STORAGE_ROLE
+# (``fsx_lustre``, ``shared_storage_info``).
+STORAGE_TAG = "hpc:storage"
+MOUNT_DIR_TAG = "hpc:mount-dir"
+PORTAL_STORAGE_ROLE = "portal-storage"
+
 # Images baked by the AMI bakery (``_bake.py``, ``_ami.py``).
 IMAGE_TAG = "hpc:image"
 HASH_TAG = "hpc:input-hash"
