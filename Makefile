@@ -13,8 +13,10 @@ LAB_STAMP := $(VENV)/.lab-$(shell cat requirements/runtime.txt requirements/lab.
 PCLUSTER_VENV := .venv-pcluster
 PCLUSTER_STAMP := $(PCLUSTER_VENV)/.stamp-$(shell cat requirements/pcluster.txt | sha256sum | cut -c1-16)
 # Debian packages of the lab: Packer (bakery), Slurm + munge + sshd + iproute2 (the ParallelCluster
-# stand-in on network-namespace hosts). Only the lab, integration and molecule targets need them.
-LAB_DEBS := packer slurm-wlm munge openssh-server iproute2
+# stand-in on network-namespace hosts), MariaDB and its Java driver (the portal host's database and JDBC driver).
+# Only the lab, integration and molecule targets need them.
+LAB_DEBS := packer slurm-wlm munge openssh-server iproute2 mariadb-server mariadb-client libmariadb-java \
+            openjdk-17-jre-headless
 TEST_STAMP := $(VENV)/.test-$(shell cat requirements/runtime.txt requirements/lab.txt requirements/test.txt | sha256sum | cut -c1-16)
 # Integration tests run on this many pytest-xdist workers (groups that must not overlap: tests/conftest.py).
 INTEGRATION_WORKERS ?= 2
@@ -78,7 +80,7 @@ lab: lab-up
 
 lab-down:
 	@py=$(VENV)/bin/python; [ -x $$py ] || py=python3; \
-	 $$py lab/slurmlab.py down; $$py lab/labctl.py down
+	 $$py lab/portallab.py down; $$py lab/slurmlab.py down; $$py lab/labctl.py down
 
 ## ---------------------------------------------------------------- tests
 test: setup-test lab-up

@@ -49,7 +49,7 @@ def efadmin_password(length: int = 20) -> str:
     """A random password with letters, digits and one special character at least (seed 001's policy)."""
     alphabet = string.ascii_letters + string.digits
     while True:
-        body = [secrets.choice(alphabet) for _ in range(length - 1)] + [secrets.choice(SPECIALS)]
+        body = [secrets.choice(alphabet) for unused in range(length - 1)] + [secrets.choice(SPECIALS)]
         secrets.SystemRandom().shuffle(body)
         word = "".join(body)
         if any(c.isalpha() for c in word) and any(c.isdigit() for c in word):

@@ -20,7 +20,7 @@ import re
 from conftest import lab_client
 
 _ID = re.compile(
-    r"\b(?:vpc|subnet|sg|sgr|i|lt|ami|snap|vol|rtb|igw|nat|eni|eipalloc|vpce|key|acl|dopt|pl)-[0-9a-f]{8,17}\b"
+    r"\b(?:vpc|subnet|sg|sgr|i|lt|ami|snap|vol|rtb|igw|nat|eni|eipalloc|vpce|key|acl|dopt|pl|fs)-[0-9a-f]{8,17}\b"
 )
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
@@ -241,6 +241,52 @@ def _others(lab_env):
     }
 
 
+def _portal_services(lab_env):
+    """The services only the portal tier uses: RDS, EFS, FSx, ELBv2, ACM (tags where the listing carries them)."""
+    rds = _client(lab_env, "rds")
+    efs = _client(lab_env, "efs")
+    fsx = _client(lab_env, "fsx")
+    elb = _client(lab_env, "elbv2")
+    acm = _client(lab_env, "acm")
+    balancers = _pages(elb, "describe_load_balancers", "LoadBalancers")
+    return {
+        "rds_clusters": [
+            {"id": c["DBClusterIdentifier"], "engine": c["Engine"], "encrypted": c.get("StorageEncrypted"),
+             "scaling": c.get("ServerlessV2ScalingConfiguration"), "tags": _tags(c, "TagList")}
+            for c in _pages(rds, "describe_db_clusters", "DBClusters")
+        ],
+        "rds_instances": [
+            {"id": i["DBInstanceIdentifier"], "class": i["DBInstanceClass"], "cluster": i.get("DBClusterIdentifier")}
+            for i in _pages(rds, "describe_db_instances", "DBInstances")
+        ],
+        "rds_subnet_groups": [{"name": g["DBSubnetGroupName"], "vpc": g.get("VpcId")}
+                              for g in _pages(rds, "describe_db_subnet_groups", "DBSubnetGroups")],
+        "rds_cluster_snapshots": [{"id": n["DBClusterSnapshotIdentifier"], "cluster": n.get("DBClusterIdentifier")}
+                                  for n in _pages(rds, "describe_db_cluster_snapshots", "DBClusterSnapshots")],
+        "efs_file_systems": [
+            {"id": f["FileSystemId"], "name": f.get("Name"), "mount_targets": f.get("NumberOfMountTargets"),
+             "tags": _tags(f)}
+            for f in _pages(efs, "describe_file_systems", "FileSystems")
+        ],
+        "fsx_file_systems": [
+            {"id": f["FileSystemId"], "type": f["FileSystemType"], "capacity": f.get("StorageCapacity"),
+             "lifecycle": f.get("Lifecycle"), "tags": _tags(f)}
+            for f in _pages(fsx, "describe_file_systems", "FileSystems")
+        ],
+        "load_balancers": [
+            {"name": b["LoadBalancerName"], "scheme": b.get("Scheme"), "vpc": b.get("VpcId"),
+             "listeners": sorted((x["Protocol"], x["Port"]) for x in elb.describe_listeners(
+                 LoadBalancerArn=b["LoadBalancerArn"]).get("Listeners", []))}
+            for b in balancers
+        ],
+        "target_groups": [{"name": g["TargetGroupName"], "protocol": g.get("Protocol"), "port": g.get("Port"),
+                           "vpc": g.get("VpcId")}
+                          for g in _pages(elb, "describe_target_groups", "TargetGroups")],
+        "certificates": [{"arn": c["CertificateArn"], "domain": c.get("DomainName"), "status": c.get("Status")}
+                         for c in _pages(acm, "list_certificates", "CertificateSummaryList")],
+    }
+
+
 def account_state(lab_env) -> dict[str, list]:
     """Every kind of resource the collection creates in the lab's region (see the module docstring)."""
     state = {}
@@ -251,6 +297,7 @@ def account_state(lab_env) -> dict[str, list]:
     state.update(_iam(_client(lab_env, "iam")))
     state.update(_route53(_client(lab_env, "route53")))
     state.update(_others(lab_env))
+    state.update(_portal_services(lab_env))
     return {kind: _sorted(items) for kind, items in state.items()}
 
 

@@ -46,7 +46,8 @@ import labctl  # noqa: E402 - lab/ joins the path just above
 # With --no-loadscope-reorder pytest-xdist keeps this order and gives a worker the next group when it is nearly
 # done with its own, so the long groups start early and the two workers end together.
 XDIST_GROUPS = {
-    "slurm": ("test_slurm_lab.py", "test_fleet_lab.py", "test_awx_job_templates.py", "test_any_folder.py"),
+    "slurm": ("test_slurm_lab.py", "test_fleet_lab.py", "test_awx_job_templates.py", "test_any_folder.py",
+              "test_portal.py"),
     "account": ("test_guardrails.py", "test_guardrails_info.py", "test_module_budget.py"),
     "pcluster": ("test_pcluster_dryrun.py", "test_teardown_extras.py"),
     "packer": ("test_bake_playbook.py", "test_progress.py"),

@@ -166,7 +166,6 @@ problems:
     2400 or a multiple of 2400 GiB"]
 """
 
-import os
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
@@ -244,7 +243,7 @@ def certificate_by_arn(acm, arn, region):
 
 
 def _read(path):
-    with open(os.path.expanduser(path), encoding="utf-8") as handle:
+    with open(path, encoding="utf-8") as handle:
         return handle.read()
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from aws_state import cluster_state, diff_state
-from conftest import ROOT, VENV_BIN, cluster_inventory, lab_client, reliability_record
+from conftest import ROOT, VENV_BIN, cluster_inventory, lab_client, make_certificate, reliability_record
 
 CORPUS = yaml.safe_load((Path(__file__).parent / "bad_inputs.yml").read_text(encoding="utf-8"))
 CASES = CORPUS["cases"]
@@ -29,8 +29,9 @@ SEQUENTIAL = ("playbooks/pool.yml", "playbooks/bake.yml")
 
 
 def _fill(value, cluster):
+    """``value`` with @cluster@ (the test cluster's name) and @certificate@ (an ACM certificate it imported)."""
     if isinstance(value, str):
-        return value.replace("@cluster@", cluster)
+        return value.replace("@cluster@", cluster["name"]).replace("@certificate@", cluster["certificate_arn"])
     if isinstance(value, dict):
         return {k: _fill(v, cluster) for k, v in value.items()}
     if isinstance(value, list):
@@ -59,16 +60,28 @@ def cluster(tmp_path_factory, lab_env):
         AutoScalingGroupName=group, MinSize=0, MaxSize=4, DesiredCapacity=0, VPCZoneIdentifier=subnet,
         LaunchTemplate={"LaunchTemplateName": group, "Version": "$Default"},
         Tags=[{"Key": "hpc:cluster", "Value": name, "PropagateAtLaunch": True}])
-    return {"name": name, "inventory": str(inventory)}
+    # The portal's inputs a user makes (seed 001): a good efadmin secret, two bad ones, an imported certificate.
+    secrets = lab_client(lab_env, "secretsmanager")
+    for suffix, value in (("efadmin", json.dumps({"efadminPassword": "Lab-portal-2026"})),
+                          ("efadmin-weak", json.dumps({"efadminPassword": "password"})),
+                          ("efadmin-text", "not json at all")):
+        secrets.create_secret(Name=f"{name}/{suffix}", SecretString=value)
+    cert, key = make_certificate(tmp_path_factory.mktemp("tls"))
+    certificate = lab_client(lab_env, "acm").import_certificate(Certificate=cert.read_bytes(),
+                                                                PrivateKey=key.read_bytes())["CertificateArn"]
+    yield {"name": name, "inventory": str(inventory), "certificate_arn": certificate}
+    for suffix in ("efadmin", "efadmin-weak", "efadmin-text"):
+        secrets.delete_secret(SecretId=f"{name}/{suffix}", ForceDeleteWithoutRecovery=True)
+    lab_client(lab_env, "acm").delete_certificate(CertificateArn=certificate)
 
 
 def _command(case, cluster):
     if "module" in case:
-        args = json.dumps(_fill(case.get("args") or {}, cluster["name"]))
+        args = json.dumps(_fill(case.get("args") or {}, cluster))
         return [str(VENV_BIN / "ansible"), "localhost", "-m", case["module"], "-a", args]
     extra = {**CORPUS["base"].get(case["playbook"], {}), **(case.get("extra") or {})}
     return [str(VENV_BIN / "ansible-playbook"), case["playbook"], "-i", cluster["inventory"],
-            "-e", json.dumps(_fill(extra, cluster["name"]))]
+            "-e", json.dumps(_fill(extra, cluster))]
 
 
 def _run(case, cluster, env):
@@ -130,5 +143,5 @@ def test_the_corpus_is_large_and_covers_every_entry_point():
     assert len(CASES) >= 40
     assert len({case["id"] for case in CASES}) == len(CASES)
     assert set(TARGETS) == {"site.yml", "playbooks/pool.yml", "playbooks/autogrow.yml", "playbooks/bake.yml",
-                            "modules"}
+                            "playbooks/portal.yml", "modules"}
     assert all(case.get("expect") for case in CASES)

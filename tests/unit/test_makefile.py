@@ -16,7 +16,8 @@ from conftest import ROOT
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
-LAB_ONLY = ("packer", "slurm-wlm", "munge", "openssh-server", "iproute2", ".venv-pcluster", "labctl.py up")
+LAB_ONLY = ("packer", "slurm-wlm", "munge", "openssh-server", "iproute2", "mariadb-server", "mariadb-client",
+            "libmariadb-java", ".venv-pcluster", "labctl.py up")
 
 
 def dry_run(*targets: str) -> str:

@@ -225,8 +225,8 @@ def test_tag_plan_purges_only_when_tags_are_given():
 # ---------------------------------------------------------------- SharedStorage items
 def efs(fs_id, *, storage="efs", mount="/efs", cluster="prod", role=PORTAL_STORAGE_ROLE, state="available"):
     tags = {CLUSTER_TAG: cluster, ROLE_TAG: role, STORAGE_TAG: storage, MOUNT_DIR_TAG: mount, "Name": f"{fs_id}-n"}
-    return {"FileSystemId": fs_id, "LifeCycleState": state, "Tags": _fsx.tag_list({k: v for k, v in tags.items()
-                                                                                     if v is not None})}
+    present = {k: v for k, v in tags.items() if v is not None}
+    return {"FileSystemId": fs_id, "LifeCycleState": state, "Tags": _fsx.tag_list(present)}
 
 
 def test_shared_storage_items_in_the_parallelcluster_shape():

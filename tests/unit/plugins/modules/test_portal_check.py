@@ -168,8 +168,8 @@ def test_certificate_files_to_import(aws, capsys, tmp_path):
     good = run(capsys, certificate={"file": str(tmp_path / "cert.pem"), "key_file": str(tmp_path / "key.pem")})
     assert good["certificate_action"] == "import" and good["certificate_arn"] == ""
     swapped = run(capsys, certificate={"file": str(tmp_path / "key.pem"), "key_file": str(tmp_path / "cert.pem")})
-    assert {line.split(":", 1)[0] for line in swapped["problems"]} == {"portal_certificate_file",
-                                                                         "portal_certificate_key_file"}
+    named = {line.split(":", 1)[0] for line in swapped["problems"]}
+    assert named == {"portal_certificate_file", "portal_certificate_key_file"}
     assert "PRIVATE KEY-----\n" not in json.dumps(swapped) and "BEGIN CERTIFICATE-----\n" not in json.dumps(swapped)
     missing = run(capsys, certificate={"file": str(tmp_path / "none.pem"), "key_file": str(tmp_path / "key.pem")})
     assert missing["problems"][0].startswith("portal_certificate_file: cannot read ")
