@@ -4,7 +4,8 @@ munged runs as user munge, which cannot enter such a folder; the lab keeps munge
 log in a root-owned folder under /run, one per checkout, and `down` removes it. This test clones the
 repository into a fresh 0700 folder, brings the clone's Slurm lab up there (its own bridge, subnet and
 namespace names, so it never touches a lab of this checkout), runs a job through munge-authenticated
-Slurm, and takes it all down again.
+Slurm, brings the clone's portal host up with its MariaDB (socket in the same root-owned folder), and takes it all
+down again.
 
 Needs root and Debian's slurm-wlm, munge, openssh-server (make setup-test installs them).
 """
@@ -62,6 +63,7 @@ def test_slurm_lab_starts_from_a_clone_only_root_can_enter(private_clone):
 
     env = dict(os.environ, **CLONE_LAB)
     slurmlab = [sys.executable, str(private_clone / "lab" / "slurmlab.py")]
+    portallab = [sys.executable, str(private_clone / "lab" / "portallab.py")]
     runtime = Path("/run") / ("hpcops-lab-" + hashlib.sha256(str(private_clone).encode()).hexdigest()[:12])
     try:
         up = run([*slurmlab, "up", "--computes", "1"], cwd=private_clone, env=env)
@@ -88,10 +90,20 @@ def test_slurm_lab_starts_from_a_clone_only_root_can_enter(private_clone):
         )
         assert job.returncode == 0, job.stdout + job.stderr
         assert job.stdout.strip() == "compute-dy-c5large-1"
+
+        # the portal host's MariaDB too: its data under the clone, its socket in the same root-owned folder
+        portal = run([*portallab, "up"], cwd=private_clone, env=env)
+        assert portal.returncode == 0, portal.stdout + portal.stderr
+        query = run(["mariadb", f"--socket={runtime / 'portal' / 'mysqld.sock'}", "-u", "root", "-N", "-e",
+                     "SELECT CURRENT_USER()"])
+        assert query.returncode == 0 and query.stdout.strip() == "root@localhost", query.stdout + query.stderr
     finally:
+        portal_down = run([*portallab, "down"], cwd=private_clone, env=env)
         down = run([*slurmlab, "down"], cwd=private_clone, env=env)
+    assert portal_down.returncode == 0, portal_down.stdout + portal_down.stderr
     assert down.returncode == 0, down.stdout + down.stderr
     assert not runtime.exists(), f"{runtime} is left behind"
     namespaces = run(["ip", "netns", "list"]).stdout
     assert CLONE_LAB["LAB_SLURM_NS_PREFIX"] not in namespaces
+    assert "hpcanyfportal" not in namespaces
     assert run(["ip", "link", "show", CLONE_LAB["LAB_SLURM_BRIDGE"]]).returncode != 0
