@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -214,6 +216,27 @@ def run_playbook(ansible_env):
             timeout=timeout,
             check=False,
         )
+
+    return _run
+
+
+def _json_results(output):
+    """Per-task localhost results from the ansible.posix.json callback's output."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line == "{")
+    data = json.JSONDecoder().raw_decode("\n".join(lines[start:]))[0]
+    return [task["hosts"]["localhost"] for play in data["plays"] for task in play["tasks"]]
+
+
+@pytest.fixture
+def run_tasks(run_playbook, tmp_path):
+    """Run tasks in one play on localhost (the modules' integration tests); returns the list of task results."""
+
+    def _run(tasks, *args):
+        path = tmp_path / f"play-{uuid.uuid4().hex[:8]}.yml"
+        path.write_text(json.dumps([{"name": "tasks", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
+        proc = run_playbook(str(path), *args, extra_env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
+        return _json_results(proc.stdout)
 
     return _run
 

@@ -72,22 +72,6 @@ options:
     type: str
     choices: [bursting, elastic]
     default: bursting
-  mount_dir:
-    description:
-      - Where hosts mount the file system, kept in the tag C(hpc:mount-dir) and returned
-        (M(hpcops.aws_hpc.shared_storage_info) reads it).
-    type: str
-  tags:
-    description:
-      - Tags of the file system besides C(Name), C(hpc:cluster) and C(hpc:mount-dir) (which the module sets).
-      - When omitted, other tags are left as they are.
-    type: dict
-  purge_tags:
-    description:
-      - Remove tags that are not in O(tags) (nor the three the module sets). Only applies when O(tags) is given;
-        C(aws:) tags are never removed.
-    type: bool
-    default: true
   mount_targets:
     description:
       - The mount targets, one per subnet, at most one per Availability Zone.
@@ -134,6 +118,7 @@ notes:
     and deletes mount targets and file systems at once (no C(creating) or C(deleting) state) and stores
     O(kms_key_id) as given (an alias is not resolved to a key ARN).
 extends_documentation_fragment:
+  - hpcops.aws_hpc.shared_storage
   - hpcops.aws_hpc.attributes
   - hpcops.aws_hpc.attributes.aws
   - amazon.aws.common.modules

@@ -85,22 +85,6 @@ options:
         Scratch file systems are encrypted with keys managed by Amazon FSx; giving a key for one fails.
       - When omitted, FSx uses its AWS managed key (C(aws/fsx)).
     type: str
-  mount_dir:
-    description:
-      - Where hosts mount the file system, kept in the tag C(hpc:mount-dir) and returned
-        (M(hpcops.aws_hpc.shared_storage_info) reads it).
-    type: str
-  tags:
-    description:
-      - Tags of the file system besides C(Name), C(hpc:cluster) and C(hpc:mount-dir) (which the module sets).
-      - When omitted, other tags are left as they are.
-    type: dict
-  purge_tags:
-    description:
-      - Remove tags that are not in O(tags) (nor the three the module sets). Only applies when O(tags) is given;
-        C(aws:) tags are never removed.
-    type: bool
-    default: true
   wait:
     description:
       - Wait until the file system is C(AVAILABLE) after a creation or an update, and until it is gone after
@@ -118,6 +102,7 @@ notes:
   - The lab's moto 5.2 has no C(UpdateFileSystem), reports no C(Lifecycle) or C(MountName), and accepts sizes
     AWS refuses.
 extends_documentation_fragment:
+  - hpcops.aws_hpc.shared_storage
   - hpcops.aws_hpc.attributes
   - hpcops.aws_hpc.attributes.aws
   - amazon.aws.common.modules

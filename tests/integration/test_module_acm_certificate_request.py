@@ -7,34 +7,12 @@ the request: the wait test waits that long.
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import pytest
 from conftest import lab_client
 
 pytestmark = pytest.mark.lab
-
-
-def _json_results(output):
-    """Per-task localhost results from the ansible.posix.json callback's output."""
-    lines = output.splitlines()
-    start = next(i for i, line in enumerate(lines) if line == "{")
-    data = json.JSONDecoder().raw_decode("\n".join(lines[start:]))[0]
-    return [task["hosts"]["localhost"] for play in data["plays"] for task in play["tasks"]]
-
-
-@pytest.fixture
-def run(run_playbook, tmp_path):
-    """Run tasks in a play on localhost; returns the list of task results."""
-
-    def _run(tasks, *args):
-        path = tmp_path / f"play-{uuid.uuid4().hex[:8]}.yml"
-        path.write_text(json.dumps([{"name": "acm", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
-        proc = run_playbook(str(path), *args, extra_env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
-        return _json_results(proc.stdout)
-
-    return _run
 
 
 @pytest.fixture
@@ -86,16 +64,16 @@ def acm_task(**args):
             "ignore_errors": True}
 
 
-def test_acm_certificate_request_lifecycle(run, aws, name, zone):
+def test_acm_certificate_request_lifecycle(run_tasks, aws, name, zone):
     args = {"name": name, "domain_name": f"portal.{zone['domain']}",
             "subject_alternative_names": [f"hpc.{zone['domain']}"], "validation_zone_id": zone["id"],
             "tags": {"hpc:cluster": name}}
-    (check,) = run([acm_task(**args)], "--check")
+    (check,) = run_tasks([acm_task(**args)], "--check")
     assert check["changed"] is True and check["created"] is True, check
     assert check["certificate_arn"] is None
     assert certificates(aws, name) == [] and cnames(aws, zone["id"]) == {}
 
-    (created,) = run([acm_task(**args)])
+    (created,) = run_tasks([acm_task(**args)])
     assert created["changed"] is True and created["created"] is True, created
     arn = created["certificate_arn"]
     assert created["status"] == "PENDING_VALIDATION"
@@ -103,33 +81,33 @@ def test_acm_certificate_request_lifecycle(run, aws, name, zone):
     assert certificates(aws, name) == [arn]
     assert cnames(aws, zone["id"]) == {record["name"]: record["value"] for record in created["validation_records"]}
 
-    (again,) = run([acm_task(**args)])
+    (again,) = run_tasks([acm_task(**args)])
     assert again["changed"] is False and again["created"] is False, again
     assert again["certificate_arn"] == arn
 
-    (tagged,) = run([acm_task(**{**args, "tags": {"hpc:cluster": name, "team": "cfd"}})])
+    (tagged,) = run_tasks([acm_task(**{**args, "tags": {"hpc:cluster": name, "team": "cfd"}})])
     assert tagged["changed"] is True and tagged["certificate_arn"] == arn, tagged
     assert {"Key": "team", "Value": "cfd"} in aws["acm"].list_tags_for_certificate(CertificateArn=arn)["Tags"]
 
-    (renamed,) = run([acm_task(**{**args, "subject_alternative_names": []})])
+    (renamed,) = run_tasks([acm_task(**{**args, "subject_alternative_names": []})])
     assert renamed.get("failed") is True, renamed
     assert "subject_alternative_names" in renamed["msg"] and "cannot change the names" in renamed["msg"]
 
     gone = {"name": name, "domain_name": args["domain_name"], "state": "absent"}
-    (first,) = run([acm_task(**gone)])
+    (first,) = run_tasks([acm_task(**gone)])
     assert first["changed"] is True and first["deleted"] == [arn], first
-    (second,) = run([acm_task(**gone)])
+    (second,) = run_tasks([acm_task(**gone)])
     assert second["changed"] is False, second
     assert certificates(aws, name) == []
 
 
-def test_records_returned_without_a_zone_and_wait_until_issued(run, aws, name):
+def test_records_returned_without_a_zone_and_wait_until_issued(run_tasks, aws, name):
     args = {"name": name, "domain_name": f"{name}.example.org"}
-    (created,) = run([acm_task(**args)])
+    (created,) = run_tasks([acm_task(**args)])
     assert created["created"] is True, created
     (record,) = created["validation_records"]
     assert record["type"] == "CNAME" and record["name"].endswith(f".{name}.example.org.")
 
-    (waited,) = run([acm_task(**args, wait=True, wait_timeout=180)])
+    (waited,) = run_tasks([acm_task(**args, wait=True, wait_timeout=180)])
     assert waited["changed"] is False, waited
     assert waited["status"] == "ISSUED" and waited["certificate_arn"] == created["certificate_arn"]

@@ -6,34 +6,12 @@ UpdateFileSystem, so throughput mode changes are covered by the unit tests.
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import pytest
 from conftest import lab_client
 
 pytestmark = pytest.mark.lab
-
-
-def _json_results(output):
-    """Per-task localhost results from the ansible.posix.json callback's output."""
-    lines = output.splitlines()
-    start = next(i for i, line in enumerate(lines) if line == "{")
-    data = json.JSONDecoder().raw_decode("\n".join(lines[start:]))[0]
-    return [task["hosts"]["localhost"] for play in data["plays"] for task in play["tasks"]]
-
-
-@pytest.fixture
-def run(run_playbook, tmp_path):
-    """Run tasks in a play on localhost; returns the list of task results."""
-
-    def _run(tasks, *args):
-        path = tmp_path / f"play-{uuid.uuid4().hex[:8]}.yml"
-        path.write_text(json.dumps([{"name": "efs", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
-        proc = run_playbook(str(path), *args, extra_env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
-        return _json_results(proc.stdout)
-
-    return _run
 
 
 @pytest.fixture
@@ -89,15 +67,15 @@ def file_systems(aws, cluster):
             if {"Key": "hpc:cluster", "Value": cluster} in fs.get("Tags", [])]
 
 
-def test_efs_file_system_lifecycle(run, aws, network, cluster):
+def test_efs_file_system_lifecycle(run_tasks, aws, network, cluster):
     args = efs_args(cluster, network)
-    (check,) = run([efs_task(**args)], "--check", "--diff")
+    (check,) = run_tasks([efs_task(**args)], "--check", "--diff")
     assert check["changed"] is True, check
     assert check["file_system"] is None
     assert check["diff"]["after"]["mount_targets"] == {network["a"]: [network["sg1"]], network["b"]: [network["sg1"]]}
     assert file_systems(aws, cluster) == []
 
-    (created,) = run([efs_task(**args)])
+    (created,) = run_tasks([efs_task(**args)])
     assert created["changed"] is True, created
     fs_id = created["file_system"]["id"]
     assert created["file_system"]["mount_dir"] == "/efs"
@@ -109,16 +87,17 @@ def test_efs_file_system_lifecycle(run, aws, network, cluster):
     assert {"Key": "Name", "Value": f"{cluster}-portal-efs"} in stored["Tags"]
     assert len(aws["efs"].describe_mount_targets(FileSystemId=fs_id)["MountTargets"]) == 2
 
-    (again,) = run([efs_task(**args)], "--diff")
+    (again,) = run_tasks([efs_task(**args)], "--diff")
     assert again["changed"] is False, again
     assert again["file_system"]["id"] == fs_id
 
-    (tagged,) = run([efs_task(**{**args, "tags": {**args["tags"], "team": "cfd"}})], "--diff")
+    (tagged,) = run_tasks([efs_task(**{**args, "tags": {**args["tags"], "team": "cfd"}})], "--diff")
     assert tagged["changed"] is True, tagged
     assert tagged["diff"]["after"]["tags"]["team"] == "cfd"
     assert {"Key": "team", "Value": "cfd"} in aws["efs"].list_tags_for_resource(ResourceId=fs_id)["Tags"]
 
-    (moved,) = run([efs_task(**efs_args(cluster, network, group="sg2", tags=tagged["file_system"]["tags"]))], "--diff")
+    moved_args = efs_args(cluster, network, group="sg2", tags=tagged["file_system"]["tags"])
+    (moved,) = run_tasks([efs_task(**moved_args)], "--diff")
     assert moved["changed"] is True, moved
     assert moved["diff"]["before"]["mount_targets"][network["a"]] == [network["sg1"]]
     assert moved["diff"]["after"]["mount_targets"][network["a"]] == [network["sg2"]]
@@ -126,13 +105,13 @@ def test_efs_file_system_lifecycle(run, aws, network, cluster):
     assert aws["efs"].describe_mount_target_security_groups(
         MountTargetId=target_a["id"])["SecurityGroups"] == [network["sg2"]]
 
-    (refused,) = run([efs_task(**{**args, "performance_mode": "maxIO"})])
+    (refused,) = run_tasks([efs_task(**{**args, "performance_mode": "maxIO"})])
     assert refused.get("failed") is True, refused
     assert "EFS cannot change performance_mode in place" in refused["msg"]
 
     gone = {"name": args["name"], "cluster": cluster, "state": "absent"}
-    (first,) = run([efs_task(**gone)])
+    (first,) = run_tasks([efs_task(**gone)])
     assert first["changed"] is True, first
-    (second,) = run([efs_task(**gone)])
+    (second,) = run_tasks([efs_task(**gone)])
     assert second["changed"] is False, second
     assert file_systems(aws, cluster) == []

@@ -6,34 +6,12 @@ UpdateFileSystem, so growth is covered by the unit tests; here the refusals need
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import pytest
 from conftest import lab_client
 
 pytestmark = pytest.mark.lab
-
-
-def _json_results(output):
-    """Per-task localhost results from the ansible.posix.json callback's output."""
-    lines = output.splitlines()
-    start = next(i for i, line in enumerate(lines) if line == "{")
-    data = json.JSONDecoder().raw_decode("\n".join(lines[start:]))[0]
-    return [task["hosts"]["localhost"] for play in data["plays"] for task in play["tasks"]]
-
-
-@pytest.fixture
-def run(run_playbook, tmp_path):
-    """Run tasks in a play on localhost; returns the list of task results."""
-
-    def _run(tasks, *args):
-        path = tmp_path / f"play-{uuid.uuid4().hex[:8]}.yml"
-        path.write_text(json.dumps([{"name": "fsx", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
-        proc = run_playbook(str(path), *args, extra_env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
-        return _json_results(proc.stdout)
-
-    return _run
 
 
 @pytest.fixture
@@ -85,15 +63,15 @@ def file_systems(aws, cluster):
             if {"Key": "hpc:cluster", "Value": cluster} in fs.get("Tags", [])]
 
 
-def test_fsx_lustre_lifecycle(run, aws, network, cluster):
+def test_fsx_lustre_lifecycle(run_tasks, aws, network, cluster):
     args = lustre(cluster, network)
-    (check,) = run([fsx_task(**args)], "--check", "--diff")
+    (check,) = run_tasks([fsx_task(**args)], "--check", "--diff")
     assert check["changed"] is True, check
     assert check["file_system"] is None
     assert check["diff"]["after"]["storage_capacity"] == 1200
     assert file_systems(aws, cluster) == []
 
-    (created,) = run([fsx_task(**args)])
+    (created,) = run_tasks([fsx_task(**args)])
     assert created["changed"] is True, created
     fs_id = created["file_system"]["id"]
     assert created["file_system"]["mount_dir"] == "/fsx"
@@ -102,41 +80,41 @@ def test_fsx_lustre_lifecycle(run, aws, network, cluster):
     assert stored["FileSystemId"] == fs_id
     assert {"Key": "Name", "Value": f"{cluster}-portal-fsx"} in stored["Tags"]
 
-    (again,) = run([fsx_task(**args)], "--diff")
+    (again,) = run_tasks([fsx_task(**args)], "--diff")
     assert again["changed"] is False, again
     assert again["file_system"]["id"] == fs_id
 
-    (tagged,) = run([fsx_task(**{**args, "tags": {**args["tags"], "team": "cfd"}})], "--diff")
+    (tagged,) = run_tasks([fsx_task(**{**args, "tags": {**args["tags"], "team": "cfd"}})], "--diff")
     assert tagged["changed"] is True, tagged
     assert tagged["diff"]["after"]["tags"]["team"] == "cfd"
     assert {"Key": "team", "Value": "cfd"} in file_systems(aws, cluster)[0]["Tags"]
 
-    (shrink,) = run([fsx_task(**{**args, "storage_capacity": 600})])
+    (shrink,) = run_tasks([fsx_task(**{**args, "storage_capacity": 600})])
     assert shrink.get("failed") is True, shrink
     assert "storage_capacity" in shrink["msg"] and "cannot shrink" in shrink["msg"]
-    (moved,) = run([fsx_task(**{**args, "deployment_type": "PERSISTENT_2"})])
+    (moved,) = run_tasks([fsx_task(**{**args, "deployment_type": "PERSISTENT_2"})])
     assert moved.get("failed") is True, moved
     assert "FSx cannot change deployment_type in place" in moved["msg"]
 
     gone = {"name": args["name"], "cluster": cluster, "state": "absent"}
-    (first,) = run([fsx_task(**gone)])
+    (first,) = run_tasks([fsx_task(**gone)])
     assert first["changed"] is True, first
-    (second,) = run([fsx_task(**gone)])
+    (second,) = run_tasks([fsx_task(**gone)])
     assert second["changed"] is False, second
     assert file_systems(aws, cluster) == []
 
 
-def test_shared_storage_info_in_parallelcluster_form(run, aws, network, cluster):
-    (empty,) = run([{"hpcops.aws_hpc.shared_storage_info": {"cluster": cluster}}])
+def test_shared_storage_info_in_parallelcluster_form(run_tasks, aws, network, cluster):
+    (empty,) = run_tasks([{"hpcops.aws_hpc.shared_storage_info": {"cluster": cluster}}])
     assert empty["shared_storage"] == [] and empty["changed"] is False, empty
     efs_id = aws["efs"].create_file_system(CreationToken=f"{cluster}-efs", Tags=[
         {"Key": "Name", "Value": f"{cluster}-portal-efs"}, {"Key": "hpc:cluster", "Value": cluster},
         {"Key": "hpc:role", "Value": "portal-storage"}, {"Key": "hpc:storage", "Value": "efs"},
         {"Key": "hpc:mount-dir", "Value": "/efs"}])["FileSystemId"]
-    (created,) = run([fsx_task(**lustre(cluster, network))])
+    (created,) = run_tasks([fsx_task(**lustre(cluster, network))])
     fsx_id = created["file_system"]["id"]
 
-    (info,) = run([{"hpcops.aws_hpc.shared_storage_info": {"cluster": cluster}}], "--check")
+    (info,) = run_tasks([{"hpcops.aws_hpc.shared_storage_info": {"cluster": cluster}}], "--check")
     assert info["changed"] is False, info
     assert info["shared_storage"] == [
         {"name": "portal-efs", "type": "Efs", "mount_dir": "/efs", "settings": {"FileSystemId": efs_id}},

@@ -1,8 +1,9 @@
 """docs/modules.md covers every module of the collection, with the options each module really has.
 
 Each module in plugins/modules has a section ``## hpcops.aws_hpc.<module>`` whose ``**Options.**`` line
-names exactly the module's own options (its DOCUMENTATION, without the AWS connection options the doc
-fragments bring), so a rename in a module and in the page cannot drift apart.
+names exactly the module's own options (its DOCUMENTATION and this collection's doc fragments it extends, without
+the AWS connection options amazon.aws's fragments bring), so a rename in a module and in the page cannot drift
+apart.
 """
 
 from __future__ import annotations
@@ -17,10 +18,19 @@ PAGE = (ROOT / "docs" / "modules.md").read_text(encoding="utf-8")
 MODULES = sorted(path.stem for path in (ROOT / "plugins" / "modules").glob("*.py") if path.stem != "__init__")
 
 
+def _documentation(path):
+    source = path.read_text(encoding="utf-8")
+    return yaml.safe_load(re.search(r'DOCUMENTATION = r"""(.*?)"""', source, re.DOTALL).group(1))
+
+
 def documented_options(module):
-    source = (ROOT / "plugins" / "modules" / f"{module}.py").read_text(encoding="utf-8")
-    doc = yaml.safe_load(re.search(r'DOCUMENTATION = r"""(.*?)"""', source, re.DOTALL).group(1))
-    return set(doc.get("options") or {})
+    doc = _documentation(ROOT / "plugins" / "modules" / f"{module}.py")
+    options = set(doc.get("options") or {})
+    for fragment in doc.get("extends_documentation_fragment") or []:
+        parts = fragment.split(".")
+        if parts[:2] == ["hpcops", "aws_hpc"] and len(parts) == 3:  # the fragment's own DOCUMENTATION
+            options |= set(_documentation(ROOT / "plugins" / "doc_fragments" / f"{parts[2]}.py").get("options") or {})
+    return options
 
 
 def section(module):
